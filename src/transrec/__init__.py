@@ -1,0 +1,1 @@
+"""Transferable, parameter-efficient sequential recommendation."""
