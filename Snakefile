@@ -1,0 +1,29 @@
+"""Transferable, parameter-efficient sequential recommendation: from raw data to the papers' tables and figures."""
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/translate.smk"
+include: "workflow/rules/sequences.smk"
+include: "workflow/rules/images.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/studies.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        data_targets,
+        "results/tables/runs.md",
+        "results/figures/learning_curves.png",
+
+
+rule data:
+    input:
+        data_targets,

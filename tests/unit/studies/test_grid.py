@@ -1,0 +1,86 @@
+"""Config -> runs expansion and run.json contents."""
+
+import copy
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from transrec.studies import grid
+
+SCHEMA = "workflow/schemas/config.schema.yaml"
+
+
+@pytest.fixture
+def config(repo_root):
+    data = yaml.safe_load((repo_root / "config/config.yaml").read_text())
+    validate(data, str(repo_root / SCHEMA))
+    return data
+
+
+def test_default_experiments_expand_to_pretrain_then_adapt_runs(config):
+    runs = grid.expand_runs(config)
+    pretrain = [r for r in runs if r.stage == "pretrain"]
+    adapt = [r for r in runs if r.stage == "adapt"]
+    assert {(r.dataset, r.encoder) for r in pretrain} == {("mind", "minilm"), ("hm", "vit_tiny")}
+    text = {(r.method, r.start) for r in adapt if r.dataset == "adressa"}
+    assert text == {("fta", "mind"), ("ftn_top1", "mind"), ("frozen", "mind"), ("fta", "nopt")}
+    assert len(set(runs)) == len(runs)
+
+
+def test_run_paths_follow_the_documented_layout(config):
+    run = grid.Run("adapt", "adressa", "minilm", "sasrec", "frozen", "mind", 42)
+    assert run.out_dir == "results/runs/adapt/adressa/minilm/sasrec/frozen/mind/42"
+    source = grid.Run("pretrain", "mind", "minilm", "sasrec", "fta", "nopt", 42)
+    assert source.out_dir == "results/runs/pretrain/mind/minilm/sasrec/42"
+
+
+def test_adapt_run_config_starts_from_the_source_checkpoint(config):
+    run = grid.Run("adapt", "adressa", "minilm", "sasrec", "frozen", "mind", 42)
+    rc = grid.run_config(config, run)
+    assert rc["init_checkpoint"] == "results/runs/pretrain/mind/minilm/sasrec/42/best.pt"
+    assert rc["method"] == {"kind": "frozen"}
+    assert rc["also_train"] == ["dtl", "user_encoder"]
+    assert rc["optim"]["lr"]["item_encoder"] == pytest.approx(5e-5)
+    assert rc["train"]["batch_size"] == 32
+    assert rc["model"]["max_len"] == 20
+    assert rc["data"]["content"] == {"kind": "text", "path": "results/tokens/adressa/minilm.npz"}
+
+
+def test_pretrain_trains_everything_and_nopt_has_no_checkpoint(config):
+    rc = grid.run_config(config, grid.Run("pretrain", "hm", "vit_tiny", "sasrec", "fta", "nopt", 42))
+    assert rc["also_train"] == ["item_encoder", "dtl", "user_encoder"]
+    assert rc["init_checkpoint"] is None
+    assert rc["encoder"]["path"] == "results/encoders/vit_tiny"
+    assert rc["data"]["content"]["path"] == "results/images/hm/images.lmdb"
+    assert rc["model"]["max_len"] == 10
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("experiments", "text", "source"), "nope", "experiments.text.source"),
+        (("experiments", "text", "encoder"), "bert", "experiments.text.encoder"),
+        (("experiments", "image", "encoder"), "minilm", "is text"),
+        (("experiments", "text", "methods"), ["lora"], "experiments.text.methods"),
+    ],
+)
+def test_bad_references_name_the_key(config, path, value, message):
+    bad = copy.deepcopy(config)
+    node = bad
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ValueError, match=message):
+        grid.check_references(bad)
+
+
+def test_schema_rejects_unknown_key_and_wrong_type(config, repo_root):
+    bad = copy.deepcopy(config)
+    bad["datasets"]["mind"]["maxlen"] = 3
+    with pytest.raises(Exception, match="maxlen"):
+        validate(bad, str(repo_root / SCHEMA))
+    bad = copy.deepcopy(config)
+    bad["train"]["epochs"] = "three"
+    with pytest.raises(Exception, match="three"):
+        validate(bad, str(repo_root / SCHEMA))

@@ -1,0 +1,84 @@
+"""Training: source pre-training and target adaptation, each a run.json read by `python -m transrec.train`."""
+
+
+rule write_pretrain_config:
+    output:
+        run="results/runs/pretrain/{dataset}/{encoder}/{objective}/{seed}/run.json",
+    log:
+        "logs/write_run_config/pretrain_{dataset}_{encoder}_{objective}_{seed}.log",
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        run=pretrain_run_config,
+    script:
+        "../scripts/write_run_config.py"
+
+
+rule write_adapt_config:
+    output:
+        run="results/runs/adapt/{dataset}/{encoder}/{objective}/{method}/{start}/{seed}/run.json",
+    log:
+        "logs/write_run_config/adapt_{dataset}_{encoder}_{objective}_{method}_{start}_{seed}.log",
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        run=adapt_run_config,
+    script:
+        "../scripts/write_run_config.py"
+
+
+rule pretrain:
+    input:
+        unpack(training_inputs),
+        run="results/runs/pretrain/{dataset}/{encoder}/{objective}/{seed}/run.json",
+    output:
+        metrics="results/runs/pretrain/{dataset}/{encoder}/{objective}/{seed}/metrics.json",
+        best="results/runs/pretrain/{dataset}/{encoder}/{objective}/{seed}/best.pt",
+    log:
+        "logs/pretrain/{dataset}_{encoder}_{objective}_{seed}.log",
+    benchmark:
+        "benchmarks/pretrain/{dataset}_{encoder}_{objective}_{seed}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=1440,
+        gpu=training_gpus,
+    params:
+        launcher=train_launcher,
+    shell:
+        "{params.launcher} {input.run} --threads {threads} > {log} 2>&1"
+
+
+rule adapt:
+    input:
+        unpack(training_inputs),
+        run="results/runs/adapt/{dataset}/{encoder}/{objective}/{method}/{start}/{seed}/run.json",
+        source=source_checkpoint,
+    output:
+        metrics="results/runs/adapt/{dataset}/{encoder}/{objective}/{method}/{start}/{seed}/metrics.json",
+        best="results/runs/adapt/{dataset}/{encoder}/{objective}/{method}/{start}/{seed}/best.pt",
+    log:
+        "logs/adapt/{dataset}_{encoder}_{objective}_{method}_{start}_{seed}.log",
+    benchmark:
+        "benchmarks/adapt/{dataset}_{encoder}_{objective}_{method}_{start}_{seed}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=720,
+        gpu=training_gpus,
+    params:
+        launcher=train_launcher,
+    shell:
+        "{params.launcher} {input.run} --threads {threads} > {log} 2>&1"
