@@ -1,0 +1,71 @@
+"""Leave-one-out split: train = seq[:-2], valid target seq[-2], test target seq[-1] (PROTOCOL.md §Data)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from transrec.io import write_json, write_parquet
+
+log = logging.getLogger(__name__)
+
+
+def split_leave_one_out(sequences: Path, out_split: Path, stats: Path, *, max_len: int) -> dict:
+    """Write the split table (targets, train prefix, repeat flags) and its stats."""
+    if max_len < 1:
+        raise ValueError(f"max_len must be >= 1, got {max_len}")
+    seqs = pl.read_parquet(sequences)
+    absent = [c for c in ("user_idx", "sequence") if c not in seqs.columns]
+    if absent:
+        raise ValueError(f"{sequences}: missing columns {absent}")
+    short = seqs.filter(pl.col("sequence").list.len() < 3)
+    if not short.is_empty():
+        raise ValueError(
+            f"{sequences}: {len(short)} sequences have < 3 items (need history, valid and test), "
+            f"e.g. user_idx {short['user_idx'].head(5).to_list()}"
+        )
+    seq = pl.col("sequence").cast(pl.List(pl.Int32))
+    n = seq.list.len()
+    split = (
+        seqs.select(
+            pl.col("user_idx").cast(pl.Int32),
+            seq,
+            seq.list.slice(0, n - 2).alias("train"),
+            seq.list.get(-2).alias("valid_target"),
+            seq.list.get(-1).alias("test_target"),
+            seq.list.slice(0, n - 1).list.tail(max_len).alias("_test_history"),
+        )
+        .with_columns(
+            pl.col("train").list.tail(max_len).list.contains(pl.col("valid_target")).alias("valid_is_repeat"),
+            pl.col("_test_history").list.contains(pl.col("test_target")).alias("test_is_repeat"),
+        )
+        .drop("_test_history")
+        .sort("user_idx")
+    )
+    report = {
+        "users": len(split),
+        "max_len": max_len,
+        "interactions": int(split["sequence"].list.len().sum()),
+        "avg_train_length": float(split["train"].list.len().mean()),
+        "valid_repeat_share": float(split["valid_is_repeat"].mean()),
+        "test_repeat_share": float(split["test_is_repeat"].mean()),
+        "valid_repeats": int(split["valid_is_repeat"].sum()),
+        "test_repeats": int(split["test_is_repeat"].sum()),
+    }
+    write_parquet(split, out_split)
+    write_json(stats, report)
+    log.info("leave-one-out split of %s: %s", sequences, report)
+    return report
+
+
+def valid_history(seq: Sequence[int], max_len: int) -> list[int]:
+    """The up-to-L items before the validation target (unpadded)."""
+    return list(seq[:-2][-max_len:])
+
+
+def test_history(seq: Sequence[int], max_len: int) -> list[int]:
+    """The up-to-L items before the test target, the validation item included (unpadded)."""
+    return list(seq[:-1][-max_len:])
