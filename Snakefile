@@ -1,7 +1,7 @@
 """Transferable, parameter-efficient sequential recommendation: from raw data to the papers' tables and figures."""
 
 
-configfile: "config/config.yaml"
+configfile: f"{workflow.basedir}/config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -1,0 +1,35 @@
+"""Full fine-tuning (FTA: everything) and top-n fine-tuning (FTN: the top n item-encoder layers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from transrec.methods.base import register, unfreeze
+
+
+@register("fta")
+@dataclass(frozen=True)
+class FTA:
+    """Fine-tune all: item encoder, DTL and user encoder, each in its own optimiser group."""
+
+    def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
+        """Unfreeze every group of the model and return them all."""
+        return {name: unfreeze(params) for name, params in model.parameter_groups().items()}
+
+
+@register("ftn")
+@dataclass(frozen=True)
+class FTN:
+    """Fine-tune the top `n` transformer blocks of the item encoder; DTL and SASRec come from `also_train`."""
+
+    n: int
+
+    def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
+        """Unfreeze the top n blocks and return them as group item_encoder."""
+        layers = model.item_encoder.layers()
+        if not 0 <= self.n <= len(layers):
+            raise ValueError(f"ftn n={self.n} but the item encoder has {len(layers)} layers")
+        top = layers[len(layers) - self.n :]
+        return {"item_encoder": unfreeze(p for layer in top for p in layer.parameters())}

@@ -1,0 +1,126 @@
+"""Method contract: registry and build_method errors, freeze, replace_module, find_modules, prepare_trainable."""
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import nn
+from transformers import BertConfig, BertModel
+
+from transrec.methods.base import build_method, find_modules, freeze, prepare_trainable, register, replace_module
+from transrec.models.item_encoders import build_item_encoder
+from transrec.models.sasrec import SASRec
+from transrec.models.transrec import TransRec
+
+
+@register("test_tuple_holder")
+@dataclass(frozen=True)
+class TupleHolder:
+    towers: tuple[str, ...] = ("item",)
+
+    def apply(self, model):
+        return {}
+
+
+@dataclass(frozen=True)
+class Returns:
+    """A test method returning whatever `pick(model)` gives."""
+
+    pick: object
+
+    def apply(self, model):
+        return self.pick(model)
+
+
+@pytest.fixture
+def model() -> TransRec:
+    torch.manual_seed(0)
+    return TransRec(build_item_encoder("id", None, 8, 9), SASRec(d_model=8, max_len=5))
+
+
+@pytest.fixture(scope="module")
+def tiny_bert_model(tmp_path_factory) -> TransRec:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("bert")
+    BertModel(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=37,
+                         max_position_embeddings=16)).save_pretrained(path)
+    return TransRec(build_item_encoder("text", str(path), 8, 9), SASRec(d_model=8, max_len=5))
+
+
+def test_build_method_known_kinds_and_list_to_tuple():
+    assert type(build_method({"kind": "frozen"})).__name__ == "Frozen"
+    assert build_method({"kind": "ftn", "n": 2}).n == 2
+    assert build_method({"kind": "test_tuple_holder", "towers": ["item", "user"]}).towers == ("item", "user")
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"kind": "houlsbyy"}, "houlsbyy"),
+        ({"n": 2}, "None"),
+        ({"kind": "fta", "r": 4}, "'r'"),
+        ({"kind": "ftn"}, "'n'"),
+    ],
+)
+def test_build_method_errors_name_the_culprit(spec, message):
+    with pytest.raises(ValueError, match=message):
+        build_method(spec)
+
+
+def test_register_requires_frozen_dataclass():
+    with pytest.raises(TypeError):
+        register("test_not_frozen")(dataclass(type("NotFrozen", (), {})))
+
+
+def test_freeze(model):
+    assert freeze(model) is model
+    assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_replace_module(model):
+    name = "user_encoder.blocks.0.attention.query"
+    old = model.get_submodule(name)
+    wrapper = nn.Sequential(old, nn.Identity())
+    assert replace_module(model, name, wrapper) is old
+    assert model.get_submodule(name) is wrapper
+    replace_module(model, "user_encoder.blocks.1", nn.Identity())  # ModuleList index
+    assert isinstance(model.user_encoder.blocks[1], nn.Identity)
+    with pytest.raises((ValueError, AttributeError)):
+        replace_module(model, "user_encoder.blocks.0.attention.nothing", nn.Identity())
+
+
+def test_find_modules(tiny_bert_model):
+    found = find_modules(tiny_bert_model, ["query", "value"], ["user"])
+    assert found == [f"user_encoder.blocks.{i}.attention.{s}" for i in range(2) for s in ("query", "value")]
+    item = find_modules(tiny_bert_model, ["query"], ["item"])
+    assert item == [f"item_encoder.backbone.encoder.layer.{i}.attention.self.query" for i in range(3)]
+    assert len(find_modules(tiny_bert_model, ["query"], ["item", "user"])) == 5
+    with pytest.raises(ValueError, match="no module"):
+        find_modules(tiny_bert_model, ["lora_q"], ["item"])
+    with pytest.raises(ValueError, match="tower"):
+        find_modules(tiny_bert_model, ["query"], ["items"])
+
+
+def test_prepare_trainable_method_grouping_wins_over_also_train(model):
+    block = lambda m: {"adapters": list(m.user_encoder.blocks[0].parameters())}  # noqa: E731
+    groups = prepare_trainable(model, Returns(block), ["user_encoder", "item_encoder"])
+    assert set(groups) == {"adapters", "user_encoder", "item_encoder"}
+    ids = [id(p) for params in groups.values() for p in params]
+    assert len(ids) == len(set(ids)) == len(list(model.parameters()))
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_prepare_trainable_freezes_first_and_drops_empty_groups(model):
+    groups = prepare_trainable(model, build_method({"kind": "frozen"}), ["dtl"])  # ID model: empty DTL
+    assert groups == {}
+    assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_prepare_trainable_errors(model):
+    with pytest.raises(ValueError, match="fusion"):
+        prepare_trainable(model, build_method({"kind": "frozen"}), ["fusion"])
+    with pytest.raises(ValueError, match="not in the model"):
+        prepare_trainable(model, Returns(lambda m: {"adapters": [nn.Parameter(torch.zeros(1))]}), [])
+    twice = lambda m: {"a": [m.item_encoder.backbone.weight], "b": [m.item_encoder.backbone.weight]}  # noqa: E731
+    with pytest.raises(ValueError, match="twice"):
+        prepare_trainable(model, Returns(twice), [])

@@ -1,0 +1,83 @@
+"""Objectives against hand-computed values: SASRec BCE, CPC BCE, in-batch softmax with masking and logQ."""
+
+import math
+
+import torch
+
+from transrec.models.objectives import cpc_bce, inbatch_softmax, last_valid, sasrec_bce
+
+
+def sp(x: float) -> float:
+    """softplus = -log sigmoid(-x)."""
+    return math.log1p(math.exp(x))
+
+
+def col(*values: float) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32).view(1, -1, 1)  # (1, L, 1): d = 1 makes dot products scalars
+
+
+def test_sasrec_bce_hand_computed():
+    user, pos, neg = col(1.0, 2.0, 5.0), col(1.0, -1.0, 9.0), col(0.0, 0.5, 9.0)
+    valid = torch.tensor([[True, True, False]])
+    # positions 0, 1: pos scores 1, -2 -> -log sig = sp(-1), sp(2); neg scores 0, 1 -> -log(1 - sig) = sp(0), sp(1)
+    expected = (sp(-1) + sp(2)) / 2 + (sp(0) + sp(1)) / 2
+    assert math.isclose(sasrec_bce(user, pos, neg, valid).item(), expected, rel_tol=1e-6)
+
+
+def test_sasrec_bce_is_stable_for_large_scores():
+    loss = sasrec_bce(col(100.0), col(-100.0), col(100.0), torch.tensor([[True]]))
+    assert math.isclose(loss.item(), 2 * 10000.0, rel_tol=1e-6)
+
+
+def test_cpc_bce_uses_last_valid_position_only():
+    user, pos, neg = col(1.0, 2.0, 3.0).repeat(2, 1, 1), col(1.0, 1.0, 1.0).repeat(2, 1, 1), col(0.0, 0.0, 1.0).repeat(2, 1, 1)
+    valid = torch.tensor([[False, True, True], [True, True, False]])
+    assert last_valid(valid).tolist() == [[False, False, True], [False, True, False]]
+    expected = (sp(-3) + sp(-2)) / 2 + (sp(3) + sp(0)) / 2
+    assert math.isclose(cpc_bce(user, pos, neg, valid).item(), expected, rel_tol=1e-6)
+
+
+def test_last_valid_of_empty_row_is_empty():
+    assert not last_valid(torch.zeros(1, 4, dtype=torch.bool)).any()
+
+
+def test_inbatch_softmax_masks_own_items_but_the_positive_and_corrects_logq():
+    table = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0]])  # U = 4
+    user = torch.tensor([[[1.0, 2.0], [0.5, 0.5]]])  # (1, 2, 2)
+    log_q = torch.tensor([0.0, math.log(0.5), 0.0, math.log(0.25)])
+    own = torch.tensor([[True, True, False, False]])  # items 0 and 1 are in the user's sequence
+    pos = torch.tensor([[1, 4]])  # the second position is padding: its slot is U, out of range
+    valid = torch.tensor([[True, False]])
+    # position 0: logits 1, 2, 3, 2 minus log q -> 1, 2+log2, 3, 2+log4; column 0 masked (own item), column 1 kept
+    logits = [2 + math.log(2), 3, 2 + math.log(4)]
+    expected = -logits[0] + math.log(sum(math.exp(x) for x in logits))
+    loss = inbatch_softmax(user, pos, table, log_q, own, valid)
+    assert math.isclose(loss.item(), expected, rel_tol=1e-6)
+    # uniform log q shifts every logit equally: no change
+    plain = inbatch_softmax(user, pos, table, torch.zeros(4), own, valid)
+    assert math.isclose(inbatch_softmax(user, pos, table, torch.full((4,), -3.0), own, valid).item(), plain.item(), rel_tol=1e-6)
+
+
+def test_losses_run_in_fp32_under_bf16_autocast():
+    torch.manual_seed(0)
+    user, pos, neg = (torch.randn(2, 3, 4).bfloat16() for _ in range(3))
+    table = torch.randn(5, 4).bfloat16()
+    valid = torch.ones(2, 3, dtype=torch.bool)
+    slots, own, log_q = torch.randint(0, 5, (2, 3)), torch.zeros(2, 5, dtype=torch.bool), torch.zeros(5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = (sasrec_bce(user, pos, neg, valid), inbatch_softmax(user, slots, table, log_q, own, valid))
+    want = (sasrec_bce(user.float(), pos.float(), neg.float(), valid),
+            inbatch_softmax(user.float(), slots, table.float(), log_q, own, valid))
+    for g, w in zip(got, want):
+        assert g.dtype == torch.float32
+        torch.testing.assert_close(g, w, rtol=1e-6, atol=1e-6)
+
+
+def test_gradients_are_finite_with_masked_columns():
+    user = torch.randn(1, 2, 3, requires_grad=True)
+    table = torch.randn(3, 3, requires_grad=True)
+    own = torch.tensor([[True, True, True]])
+    loss = inbatch_softmax(user, torch.tensor([[0, 3]]), table, torch.zeros(3), own, torch.tensor([[True, False]]))
+    loss.backward()
+    assert loss.item() == 0.0  # every other column is the user's own item: the positive is certain
+    assert torch.isfinite(user.grad).all() and torch.isfinite(table.grad).all()
