@@ -1,0 +1,273 @@
+"""Tests for the LMDB image store: build (policies, resume, map growth), verify, reader, decode."""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+
+import lmdb
+import numpy as np
+import polars as pl
+import pytest
+from PIL import Image
+
+from transrec.data import images
+from transrec.data.images import LmdbImageReader, build_lmdb, decode_image, verify_lmdb
+
+REAL_HM = Path(__file__).resolve().parents[4] / "shared" / "data" / "raw_samples" / "hm"
+COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (220, 220, 40)]
+
+
+def _jpeg(colour: tuple[int, int, int], size: tuple[int, int], fmt: str = "JPEG", mode: str = "RGB") -> bytes:
+    """A flat image of `colour`, encoded."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).convert(mode).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture()
+def raw(tmp_path: Path) -> tuple[Path, Path]:
+    """A raw folder with varied good images, a missing file, a null key, a truncated and a junk file."""
+    folder = tmp_path / "raw"
+    (folder / "images").mkdir(parents=True)
+    rows = []
+    for i in range(24):
+        size = [(300, 450), (224, 224), (96, 64), (500, 750)][i % 4]
+        fmt, mode = ("PNG", "RGBA") if i % 6 == 5 else ("JPEG", "L" if i % 7 == 6 else "RGB")
+        key = f"images/{i:03d}.{'png' if fmt == 'PNG' else 'jpg'}"
+        (folder / key).write_bytes(_jpeg(COLOURS[i % 4], size, fmt, mode))
+        rows.append((f"item{i:02d}", key))
+    good = _jpeg((10, 10, 10), (300, 300))
+    (folder / "images/trunc.jpg").write_bytes(good[: len(good) // 3])
+    (folder / "images/junk.jpg").write_bytes(b"this is not an image at all")
+    rows += [("gone", "images/gone.jpg"), ("nokey", None), ("trunc", "images/trunc.jpg"), ("junk", "images/junk.jpg")]
+    table = tmp_path / "items.parquet"
+    pl.DataFrame(rows, schema={"item_id": pl.Utf8, "image_key": pl.Utf8}, orient="row").write_parquet(table)
+    return folder, table
+
+
+def _report(path: Path) -> dict[str, tuple[str, str]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "item_id\tstatus\tdetail"
+    return {row.split("\t")[0]: tuple(row.split("\t")[1:]) for row in lines[1:]}
+
+
+def _store(path: Path) -> dict[str, bytes]:
+    env = lmdb.open(str(path), readonly=True, lock=False)
+    with env.begin() as txn:
+        data = {bytes(k).decode(): bytes(v) for k, v in txn.cursor()}
+    env.close()
+    return data
+
+
+def test_round_trip_with_placeholders(raw, tmp_path):
+    folder, table = raw
+    counts = build_lmdb(table, folder, tmp_path / "db", tmp_path / "report.tsv", workers=1)
+    stored = _store(tmp_path / "db")
+    assert len(stored) == 28 and counts["stored"] == 28
+    assert (counts["ok"], counts["missing"], counts["corrupt"], counts["placeholder"]) == (24, 2, 2, 4)
+    for i in range(24):
+        image = decode_image(stored[f"item{i:02d}"])
+        assert image.mode == "RGB" and image.size == (224, 224)
+        expected = np.array(
+            Image.new("RGB", (1, 1), COLOURS[i % 4])
+            .convert("L" if i % 7 == 6 else "RGB")
+            .convert("RGB")
+            .getpixel((0, 0))
+        )
+        assert np.abs(np.asarray(image)[112, 112].astype(int) - expected).max() < 25
+    grey = np.asarray(decode_image(stored["gone"]))
+    assert np.abs(grey.astype(int) - 128).max() <= 2
+    report = _report(tmp_path / "report.tsv")
+    assert set(report) == {"gone", "nokey", "trunc", "junk"}
+    assert report["gone"] == ("placeholder", "missing: file not found: images/gone.jpg")
+    assert report["nokey"] == ("placeholder", "missing: no image_key")
+    assert report["trunc"][0] == "placeholder" and report["trunc"][1].startswith("corrupt: ")
+    assert report["junk"][1] == "corrupt: not a recognised image: images/junk.jpg"
+    verify = verify_lmdb(tmp_path / "db", tmp_path / "verify.json", [f"item{i:02d}" for i in range(24)])
+    assert verify["ok"] and verify["entries"] == 28
+
+
+def test_drop_policy_stores_nothing_for_bad_images(raw, tmp_path):
+    folder, table = raw
+    counts = build_lmdb(table, folder, tmp_path / "db", tmp_path / "report.tsv", policy="drop", workers=1)
+    assert set(_store(tmp_path / "db")) == {f"item{i:02d}" for i in range(24)}
+    assert (counts["dropped"], counts["placeholder"], counts["missing"], counts["corrupt"]) == (4, 0, 2, 2)
+    report = _report(tmp_path / "report.tsv")
+    assert {k: v[0] for k, v in report.items()} == {
+        "gone": "missing",
+        "nokey": "missing",
+        "trunc": "corrupt",
+        "junk": "corrupt",
+    }
+
+
+def test_worker_pool_gives_the_same_store(raw, tmp_path):
+    folder, table = raw
+    build_lmdb(table, folder, tmp_path / "one", tmp_path / "r1.tsv", workers=1)
+    build_lmdb(table, folder, tmp_path / "two", tmp_path / "r2.tsv", workers=2)
+    assert _store(tmp_path / "one") == _store(tmp_path / "two")
+    assert (tmp_path / "r1.tsv").read_text() == (tmp_path / "r2.tsv").read_text()
+
+
+def test_resume_after_interruption_skips_stored_keys(raw, tmp_path, monkeypatch):
+    folder, table = raw
+    real_load = images._load
+    calls: list[str | None] = []
+
+    def dying_load(raw_dir, image_key, size, quality):
+        if len(calls) == 10:
+            raise RuntimeError("killed")
+        calls.append(image_key)
+        return real_load(raw_dir, image_key, size, quality)
+
+    monkeypatch.setattr(images, "_load", dying_load)
+    with pytest.raises(RuntimeError, match="killed"):
+        build_lmdb(table, folder, tmp_path / "db", tmp_path / "report.tsv", workers=1, commit_every=4)
+    before = set(_store(tmp_path / "db"))
+    assert len(before) == 8  # two committed chunks of 4; the third chunk was lost with the kill
+    assert not (tmp_path / "report.tsv").exists()
+
+    seen: list[str] = []
+    monkeypatch.setattr(images, "_load", lambda d, k, s, q: (seen.append(k), real_load(d, k, s, q))[1])
+    counts = build_lmdb(table, folder, tmp_path / "db", tmp_path / "report.tsv", workers=1, commit_every=4)
+    keys = dict(pl.read_parquet(table).iter_rows())
+    assert sorted(seen, key=str) == sorted((v for k, v in keys.items() if k not in before), key=str)  # once each
+    assert counts["resumed"] == 8 and counts["written"] == 24 - 8 and counts["stored"] == 28
+
+    monkeypatch.undo()
+    build_lmdb(table, folder, tmp_path / "clean", tmp_path / "clean.tsv", workers=1)
+    assert _store(tmp_path / "db") == _store(tmp_path / "clean")
+    assert (tmp_path / "report.tsv").read_text() == (tmp_path / "clean.tsv").read_text()
+
+
+def test_rerun_rebuilds_the_report_of_stored_placeholders(raw, tmp_path):
+    folder, table = raw
+    first = build_lmdb(table, folder, tmp_path / "db", tmp_path / "report.tsv", workers=1)
+    report = (tmp_path / "report.tsv").read_text()
+    (tmp_path / "report.tsv").unlink()
+    again = build_lmdb(table, folder, tmp_path / "db", tmp_path / "report.tsv", workers=1)
+    assert (tmp_path / "report.tsv").read_text() == report
+    assert again["written"] == 0 and again["resumed"] == 28
+    assert {k: again[k] for k in ("ok", "missing", "corrupt", "placeholder")} == {
+        k: first[k] for k in ("ok", "missing", "corrupt", "placeholder")
+    }
+
+
+def test_switching_to_drop_removes_stored_placeholders(raw, tmp_path):
+    folder, table = raw
+    build_lmdb(table, folder, tmp_path / "db", tmp_path / "report.tsv", workers=1)
+    counts = build_lmdb(table, folder, tmp_path / "db", tmp_path / "report.tsv", policy="drop", workers=1)
+    assert set(_store(tmp_path / "db")) == {f"item{i:02d}" for i in range(24)}
+    assert counts["dropped"] == 4 and counts["written"] == 0
+    assert {v[0] for v in _report(tmp_path / "report.tsv").values()} == {"missing", "corrupt"}
+
+
+def test_stale_keys_are_removed_and_map_grows(raw, tmp_path):
+    folder, table = raw
+    build_lmdb(table, folder, tmp_path / "db", tmp_path / "report.tsv", workers=1, map_size=1 << 15)
+    smaller = tmp_path / "fewer.parquet"
+    pl.read_parquet(table).head(5).write_parquet(smaller)
+    counts = build_lmdb(smaller, folder, tmp_path / "db", tmp_path / "report.tsv", workers=1)
+    assert counts["removed_stale"] == 23 and set(_store(tmp_path / "db")) == {f"item{i:02d}" for i in range(5)}
+
+
+def test_bad_inputs_raise_clear_errors(raw, tmp_path):
+    folder, table = raw
+    with pytest.raises(ValueError, match="policy"):
+        build_lmdb(table, folder, tmp_path / "db", tmp_path / "r.tsv", policy="skip")
+    twice = tmp_path / "twice.parquet"
+    pl.DataFrame({"item_id": ["a", "b", "a"], "image_key": [None, None, None]}).write_parquet(twice)
+    with pytest.raises(ValueError, match=r"twice.parquet: duplicate item_id.*'a'"):
+        build_lmdb(twice, folder, tmp_path / "db", tmp_path / "r.tsv")
+    no_key = tmp_path / "nokey.parquet"
+    pl.DataFrame({"item_id": ["a"]}).write_parquet(no_key)
+    with pytest.raises(ValueError, match="image_key"):
+        build_lmdb(no_key, folder, tmp_path / "db", tmp_path / "r.tsv")
+    build_lmdb(table, folder, tmp_path / "db", tmp_path / "r.tsv", workers=1, size=64)
+    with pytest.raises(ValueError, match="size"):
+        build_lmdb(table, folder, tmp_path / "db", tmp_path / "r.tsv", workers=1, size=224)
+
+
+def test_verify_names_bad_and_missing_keys(raw, tmp_path):
+    folder, table = raw
+    build_lmdb(table, folder, tmp_path / "db", tmp_path / "report.tsv", policy="drop", workers=1)
+    env = lmdb.open(str(tmp_path / "db"))
+    with env.begin(write=True) as txn:
+        txn.put(b"item03", b"\xff\xd8 broken")
+        txn.put(b"item05", _jpeg((1, 2, 3), (100, 100)))
+    env.close()
+    with pytest.raises(
+        ValueError, match=r"2 bad image\(s\) \['item03', 'item05'\], 1 expected key\(s\) missing \['gone'\]"
+    ):
+        verify_lmdb(tmp_path / "db", tmp_path / "verify.json", ["item00", "gone"])
+    summary = pickle.loads(pickle.dumps(__import__("json").loads((tmp_path / "verify.json").read_text())))
+    assert summary["bad"] == 2 and "100x100" in summary["bad_keys"][1]["error"] and not summary["ok"]
+    with pytest.raises(FileNotFoundError):
+        verify_lmdb(tmp_path / "nowhere", tmp_path / "v.json")
+
+
+def test_reader_is_lazy_pickleable_and_names_missing_keys(raw, tmp_path):
+    folder, table = raw
+    build_lmdb(table, folder, tmp_path / "db", tmp_path / "report.tsv", policy="drop", workers=1)
+    reader = LmdbImageReader(tmp_path / "db")
+    assert str((tmp_path / "db").resolve()) not in images._ENVS  # lazy: nothing opened yet
+    assert len(reader) == 24 and "item01" in reader and "gone" not in reader
+    assert decode_image(reader["item01"]).size == (224, 224)
+    assert reader.get("gone") is None
+    with pytest.raises(KeyError, match=r"'gone'.*db"):
+        reader["gone"]
+    copy = pickle.loads(pickle.dumps(reader))
+    assert copy.__getstate__() == {"path": tmp_path / "db"} and copy["item02"] == reader["item02"]
+    old = images._ENVS[str((tmp_path / "db").resolve())]
+    images._ENVS_PID = -1  # as if forked: the next access opens a fresh environment
+    assert reader.get("item00") is not None and images._ENVS[str((tmp_path / "db").resolve())] is not old
+    reader.close()
+    assert str((tmp_path / "db").resolve()) not in images._ENVS
+    with pytest.raises(FileNotFoundError):
+        len(LmdbImageReader(tmp_path / "absent"))
+
+
+class _Images:
+    """A map-style dataset over a reader (module level, so DataLoader workers can import it)."""
+
+    def __init__(self, reader: LmdbImageReader, keys: list[str]) -> None:
+        self.reader, self.keys = reader, keys
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, i: int):
+        import torch
+
+        return torch.from_numpy(np.asarray(decode_image(self.reader[self.keys[i]])).copy())
+
+
+def test_reader_in_a_two_worker_dataloader(raw, tmp_path):
+    torch = pytest.importorskip("torch")
+    folder, table = raw
+    build_lmdb(table, folder, tmp_path / "db", tmp_path / "report.tsv", policy="drop", workers=1)
+    reader = LmdbImageReader(tmp_path / "db")
+    keys = [f"item{i:02d}" for i in range(24)]
+    assert len(reader) == 24  # opened in the parent first: workers must reopen their own
+    loader = torch.utils.data.DataLoader(_Images(reader, keys), batch_size=4, num_workers=2)
+    batches = list(loader)
+    assert len(batches) == 6 and all(b.shape == (4, 224, 224, 3) for b in batches)
+    assert torch.equal(batches[0][1], _Images(reader, keys)[1])
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not (REAL_HM / "images").is_dir(), reason="real H&M raw sample images not available")
+def test_real_hm_images(tmp_path):
+    paths = sorted((REAL_HM / "images").rglob("*.jpg"))
+    table = tmp_path / "items.parquet"
+    pl.DataFrame(
+        {"item_id": [p.stem for p in paths], "image_key": [str(p.relative_to(REAL_HM)) for p in paths]}
+    ).write_parquet(table)
+    counts = build_lmdb(table, REAL_HM, tmp_path / "db", tmp_path / "report.tsv", workers=2)
+    assert counts["ok"] == len(paths) and counts["missing"] == counts["corrupt"] == 0
+    assert verify_lmdb(tmp_path / "db", tmp_path / "verify.json", [p.stem for p in paths])["ok"]
+    original = np.asarray(Image.open(paths[0]).convert("RGB").resize((224, 224)), dtype=float)
+    stored = np.asarray(decode_image(LmdbImageReader(tmp_path / "db")[paths[0].stem]), dtype=float)
+    assert np.abs(original - stored).mean() < 6  # draft decoding + JPEG q90 stay close to a full-quality resize
