@@ -52,7 +52,9 @@ def synthetic_settings(wildcards):
 def ingest_options(wildcards):
     """Format-specific ingest options."""
     settings = dataset_config(wildcards)
-    return {"history_limit": settings.get("history_limit", 23)}
+    if settings["format"] == "mind":
+        return {"history_limit": settings.get("history_limit", 23)}
+    return {}
 
 
 def item_table(wildcards):
