@@ -17,13 +17,15 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 @contextlib.contextmanager
-def log_to_file(path: str | os.PathLike | None, level: int = logging.INFO) -> Iterator[logging.Logger]:
+def log_to_file(
+    path: str | os.PathLike | None, level: int = logging.INFO, mode: str = "w"
+) -> Iterator[logging.Logger]:
     """Send all `logging` output (and warnings) to `path` (and stderr) for the duration of the block."""
     root = logging.getLogger()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(path, mode="w", encoding="utf-8"))
+        handlers.append(logging.FileHandler(path, mode=mode, encoding="utf-8"))
     old_level = root.level
     root.setLevel(level)
     for handler in handlers:

@@ -1,0 +1,100 @@
+"""Ingest one dataset's raw files (any supported format) into the items, interactions and quarantine tables."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from transrec.data.ingest import adressa, amazon, hm, mind, released
+from transrec.data.ingest.quarantine import Quarantine
+from transrec.data.ingest.tables import Ingested, interactions_frame, items_frame
+from transrec.io import write_json, write_parquet
+
+log = logging.getLogger(__name__)
+
+READERS: dict[str, tuple[Callable[[Path, dict[str, Any], Quarantine], Ingested], dict[str, Any]]] = {
+    "mind": (mind.read, mind.OPTIONS),
+    "adressa": (adressa.read, adressa.OPTIONS),
+    "hm": (hm.read, hm.OPTIONS),
+    "amazon": (amazon.read, amazon.OPTIONS),
+    "released": (released.read, released.OPTIONS),
+}
+COMMON_OPTIONS: dict[str, Any] = {"max_bad_fraction": 0.01}
+
+
+def resolve_options(dataset_format: str, options: dict | None) -> dict[str, Any]:
+    """The reader's options with defaults filled in; an unknown format or option key raises."""
+    if dataset_format not in READERS:
+        raise ValueError(f"unknown dataset format {dataset_format!r}; known: {sorted(READERS)}")
+    defaults = {**COMMON_OPTIONS, **READERS[dataset_format][1]}
+    unknown = sorted(set(options or {}) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown ingest option(s) {unknown} for format {dataset_format!r}; known: {sorted(defaults)}")
+    return {**defaults, **(options or {})}
+
+
+def ingest(
+    dataset_format: str,
+    raw_dir: Path,
+    *,
+    item_table: Path,
+    interaction_table: Path,
+    quarantine: Path,
+    report: Path,
+    options: dict | None = None,
+) -> dict:
+    """Read raw_dir in `dataset_format`, write items, interactions, quarantine TSV and report JSON; return the report."""
+    started = time.perf_counter()
+    settings = resolve_options(dataset_format, options)
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        raise FileNotFoundError(f"raw_dir {raw_dir} is not a directory")
+    rejected = Quarantine()
+    result = READERS[dataset_format][0](raw_dir, settings, rejected)
+    items = items_frame(result.items)
+    interactions = interactions_frame(result.interactions)
+    rows_read = sum(result.rows_read.values())
+    format_errors = rejected.format_errors()
+    bad_fraction = format_errors / max(rows_read, 1)
+    summary = {
+        "format": dataset_format,
+        "raw_dir": str(raw_dir),
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in settings.items()},
+        "rows_read": result.rows_read,
+        "rows_read_total": rows_read,
+        "quarantined": rejected.counts(),
+        "format_errors": format_errors,
+        "bad_fraction": bad_fraction,
+        "skipped": rejected.skipped(),
+        "counts": result.counts,
+        "users": interactions["user_id"].n_unique(),
+        "items": items.height,
+        "items_with_interactions": interactions["item_id"].n_unique(),
+        "interactions": interactions.height,
+        "images_found": int(items["image_key"].is_not_null().sum()),
+    }
+    if bad_fraction > settings["max_bad_fraction"]:
+        raise ValueError(
+            f"{raw_dir}: {format_errors} of {rows_read} rows quarantined as malformed ({bad_fraction:.2%} > "
+            f"max_bad_fraction {settings['max_bad_fraction']:.2%}); is format {dataset_format!r} right? "
+            f"by reason: {rejected.counts()}; first: {rejected.examples()}"
+        )
+    write_parquet(items, item_table)
+    write_parquet(interactions, interaction_table)
+    rejected.write(quarantine)
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    write_json(report, summary)
+    log.info(
+        "ingest %s: %d users, %d items, %d interactions, %d quarantined (%s) in %.1f s",
+        dataset_format,
+        summary["users"],
+        summary["items"],
+        summary["interactions"],
+        sum(summary["quarantined"].values()),
+        summary["quarantined"],
+        summary["seconds"],
+    )
+    return summary

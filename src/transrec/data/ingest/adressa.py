@@ -1,0 +1,137 @@
+"""Adressa reader: SmartMedia event files (JSON lines, plain or .gz, or one JSON array) into items and views.
+
+Every event with an article `id` is one interaction (user = `userId`, timestamp = `time`). Events without an `id`
+(front pages, section pages) are ordinary: they are skipped and counted, not quarantined. An item's title is the
+most frequent non-empty `title` seen for its id (ties: the first seen); its category is the first non-empty of
+`category`, `category1` (before any `|`), or the first path segment of `url`. Titles stay Norwegian here: the
+translate stage applies any translation table (option `translation_table` is accepted and ignored).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import polars as pl
+
+from transrec.data.ingest.quarantine import Quarantine
+from transrec.data.ingest.readers import excerpt, iter_records, list_files
+from transrec.data.ingest.tables import Ingested
+
+log = logging.getLogger(__name__)
+
+OPTIONS: dict[str, Any] = {"translation_table": None}
+NOT_EVENTS = {".tsv", ".md", ".txt", ".py", ".csv", ".parquet"}
+
+
+def event_files(raw_dir: Path) -> list[Path]:
+    """Every event file under raw_dir (any name, sorted), skipping hidden files and obvious non-event files."""
+    files = sorted(
+        p
+        for p in raw_dir.rglob("*")
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(raw_dir).parts)
+        and p.suffix.lower() not in NOT_EVENTS
+    )
+    if not files:
+        raise FileNotFoundError(f"{raw_dir}: no Adressa event files; found: {list_files(raw_dir)}")
+    return files
+
+
+def event_category(event: dict[str, Any]) -> str:
+    """The event's category: `category`, else `category1` before `|`, else the url's first path segment."""
+    for key in ("category", "category1"):
+        value = event.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.split("|")[0].strip()
+    url = event.get("url")
+    if isinstance(url, str):
+        segments = [s for s in urlparse(url).path.split("/") if s]
+        if len(segments) > 1:  # the last segment is the article itself
+            return segments[0]
+    return ""
+
+
+def _valid_time(value: Any) -> int | None:
+    """Epoch seconds from an int (or integral float / digit string), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Ingested:
+    """Read every Adressa event file under raw_dir."""
+    users: list[str] = []
+    item_ids: list[str] = []
+    times: list[int] = []
+    titles: dict[str, Counter[str]] = {}
+    categories: dict[str, str] = {}
+    rows_read: dict[str, int] = {}
+    counts: Counter[str] = Counter()
+    for path in event_files(raw_dir):
+        file = path.relative_to(raw_dir).as_posix()
+        rows = 0
+        for record in iter_records(path):
+            rows += 1
+            if record.reason == "blank":
+                quarantine.skip("blank_line")
+                continue
+            if record.value is None:
+                quarantine.add(file, record.line, record.reason, record.excerpt)
+                continue
+            event = record.value
+            item = event.get("id")
+            if item is None or (isinstance(item, str) and not item.strip()):
+                quarantine.skip("event_without_id")
+                continue
+            user, when = event.get("userId"), _valid_time(event.get("time"))
+            if not isinstance(item, str):
+                quarantine.add(file, record.line, "bad_id", excerpt(repr(event)))
+            elif not isinstance(user, str) or not user.strip():
+                quarantine.add(file, record.line, "missing_user", excerpt(repr(event)))
+            elif when is None:
+                quarantine.add(file, record.line, "bad_time", excerpt(repr(event)))
+            else:
+                item = item.strip()
+                users.append(user.strip())
+                item_ids.append(item)
+                times.append(when)
+                title = event.get("title")
+                seen = titles.setdefault(item, Counter())
+                if isinstance(title, str) and title.strip():
+                    seen[title.strip()] += 1
+                if not categories.get(item):
+                    categories[item] = event_category(event)
+        rows_read[file] = rows
+        log.info("read %s: %d records", file, rows)
+    items = pl.DataFrame(
+        {
+            "item_id": list(titles),
+            "title": [c.most_common(1)[0][0] if c else "" for c in titles.values()],
+            "description": [""] * len(titles),
+            "category": [categories.get(i, "") for i in titles],
+            "image_key": pl.Series([None] * len(titles), dtype=pl.String),
+        },
+        schema={
+            "item_id": pl.String,
+            "title": pl.String,
+            "description": pl.String,
+            "category": pl.String,
+            "image_key": pl.String,
+        },
+    )
+    interactions = pl.DataFrame(
+        {"user_id": users, "item_id": item_ids, "timestamp": times, "order": range(len(users))},
+        schema={"user_id": pl.String, "item_id": pl.String, "timestamp": pl.Int64, "order": pl.Int64},
+    )
+    counts["items_without_title"] = sum(1 for c in titles.values() if not c)
+    return Ingested(items, interactions, rows_read, dict(counts))

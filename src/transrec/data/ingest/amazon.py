@@ -1,0 +1,169 @@
+"""Amazon reader: reviews (2014 or 2018, JSON lines or array, plain or .gz) and metadata (JSON or Python literals).
+
+Files are found by name: reviews contain "review" or end in `_5.json[.gz]`; metadata start with "meta". A review is
+an interaction (user = reviewerID, item = asin, timestamp = unixReviewTime); exact repeats of (user, item,
+timestamp), which the 2018 files list once per product style, are dropped and counted. Metadata lines of the 2014
+release are Python literals, parsed with ast.literal_eval (never eval). title "" when absent (counted);
+description = the text (list items joined); category = the most specific entry of `category` (2018) or of the
+first `categories` path (2014). image_key = `images/<asin>.jpg` when that file exists under raw_dir.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from transrec.data.ingest.quarantine import Quarantine
+from transrec.data.ingest.readers import excerpt, image_index, iter_records, list_files
+from transrec.data.ingest.tables import Ingested
+
+OPTIONS: dict[str, Any] = {}
+REVIEWS = re.compile(r"(review|_5\.json(\.gz)?$)", re.IGNORECASE)
+
+
+def find_files(raw_dir: Path) -> tuple[list[Path], list[Path]]:
+    """(review files, metadata files) in raw_dir by name pattern; a clear error listing raw_dir if either is absent."""
+    files = sorted(p for p in raw_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+    meta = [p for p in files if p.name.lower().startswith("meta")]
+    reviews = [p for p in files if p not in meta and REVIEWS.search(p.name)]
+    if not reviews or not meta:
+        raise FileNotFoundError(
+            f"{raw_dir}: Amazon format needs a reviews file (*review*.json[.gz] or *_5.json[.gz]) and a metadata "
+            f"file (meta*.json[.gz]); found: {list_files(raw_dir)}"
+        )
+    return reviews, meta
+
+
+def _text(value: Any) -> str:
+    """A metadata text field as one string (lists joined by spaces)."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, list):
+        return " ".join(v.strip() for v in value if isinstance(v, str) and v.strip())
+    return ""
+
+
+def _category(record: dict[str, Any]) -> str:
+    """The most specific category of a 2018 `category` list or of the first 2014 `categories` path."""
+    path = record.get("category")
+    if not isinstance(path, list):
+        paths = record.get("categories")
+        path = paths[0] if isinstance(paths, list) and paths and isinstance(paths[0], list) else []
+    names = [c.strip() for c in path if isinstance(c, str) and c.strip()]
+    return names[-1] if names else ""
+
+
+def read_metadata(
+    paths: list[Path], raw_dir: Path, quarantine: Quarantine, counts: Counter[str]
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Items from metadata files (first record per asin kept); returns (items, rows read per file)."""
+    images = image_index(raw_dir)
+    rows: dict[str, tuple[str, str, str, str | None]] = {}
+    rows_read: dict[str, int] = {}
+    for path in paths:
+        file = path.relative_to(raw_dir).as_posix()
+        rows_read[file] = 0
+        for record in iter_records(path, allow_literal=True):
+            rows_read[file] += 1
+            if record.reason == "blank":
+                quarantine.skip("blank_line")
+                continue
+            if record.value is None:
+                quarantine.add(file, record.line, record.reason, record.excerpt)
+                continue
+            asin = record.value.get("asin")
+            if not isinstance(asin, str) or not asin.strip():
+                quarantine.add(file, record.line, "missing_field", excerpt(repr(record.value)))
+                continue
+            asin = asin.strip()
+            if asin in rows:
+                counts["duplicate_items"] += 1
+                continue
+            title = record.value.get("title")
+            if not isinstance(title, str) or not title.strip():
+                counts["items_without_title"] += 1
+            key = f"images/{asin}.jpg"
+            rows[asin] = (
+                _text(title),
+                _text(record.value.get("description")),
+                _category(record.value),
+                key if key in images else None,
+            )
+    items = pl.DataFrame(
+        [(asin, *row) for asin, row in rows.items()],
+        schema={
+            "item_id": pl.String,
+            "title": pl.String,
+            "description": pl.String,
+            "category": pl.String,
+            "image_key": pl.String,
+        },
+        orient="row",
+    )
+    counts["missing_images"] = int(items["image_key"].is_null().sum())
+    return items, rows_read
+
+
+def _time(value: Any) -> int | None:
+    """unixReviewTime as int seconds, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Ingested:
+    """Read the Amazon reviews and metadata files under raw_dir."""
+    review_paths, meta_paths = find_files(raw_dir)
+    counts: Counter[str] = Counter()
+    items, rows_read = read_metadata(meta_paths, raw_dir, quarantine, counts)
+    known = set(items["item_id"].to_list())
+    users: list[str] = []
+    asins: list[str] = []
+    times: list[int] = []
+    order: list[int] = []
+    seen: set[tuple[str, str, int]] = set()
+    for path in review_paths:
+        file = path.relative_to(raw_dir).as_posix()
+        rows_read[file] = 0
+        for record in iter_records(path):
+            rows_read[file] += 1
+            if record.reason == "blank":
+                quarantine.skip("blank_line")
+                continue
+            if record.value is None:
+                quarantine.add(file, record.line, record.reason, record.excerpt)
+                continue
+            user, asin, when = (
+                record.value.get("reviewerID"),
+                record.value.get("asin"),
+                _time(record.value.get("unixReviewTime")),
+            )
+            if not isinstance(user, str) or not user.strip() or not isinstance(asin, str) or not asin.strip():
+                quarantine.add(file, record.line, "missing_field", excerpt(repr(record.value)))
+            elif when is None:
+                quarantine.add(file, record.line, "bad_time", excerpt(repr(record.value)))
+            elif asin.strip() not in known:
+                quarantine.add(file, record.line, "unknown_item", f"unknown asin {asin.strip()}")
+            elif (user.strip(), asin.strip(), when) in seen:
+                counts["duplicate_reviews"] += 1
+            else:
+                seen.add((user.strip(), asin.strip(), when))
+                users.append(user.strip())
+                asins.append(asin.strip())
+                times.append(when)
+                order.append(len(order))
+    interactions = pl.DataFrame(
+        {"user_id": users, "item_id": asins, "timestamp": times, "order": order},
+        schema={"user_id": pl.String, "item_id": pl.String, "timestamp": pl.Int64, "order": pl.Int64},
+    )
+    return Ingested(items, interactions, rows_read, dict(counts))

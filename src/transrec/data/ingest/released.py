@@ -1,0 +1,84 @@
+"""Reader of the papers' released processed format: users.tsv (`user<TAB>item item ...`) and items.tsv.
+
+Timestamps are positions in the user's line (0, 1, 2, ...; the file lists items oldest first). Titles are
+HTML-unescaped and stripped. Items in a user line but not in items.tsv are quarantined as `unknown_item`
+(one row per user line, listing the ids); a user id given on a second line is quarantined (`duplicate_user`).
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from transrec.data.ingest.quarantine import Quarantine
+from transrec.data.ingest.readers import image_index, list_files, read_fields, row_text
+from transrec.data.ingest.tables import Ingested
+
+OPTIONS: dict[str, Any] = {}
+
+
+def _require(raw_dir: Path, name: str) -> Path:
+    """raw_dir/name (or name.gz); a clear error listing raw_dir if absent."""
+    for path in (raw_dir / name, raw_dir / f"{name}.gz"):
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"{raw_dir}: released format needs {name}; found: {list_files(raw_dir)}")
+
+
+def read_items(path: Path, file: str, raw_dir: Path, quarantine: Quarantine) -> tuple[pl.DataFrame, int, int]:
+    """items.tsv as items (title unescaped, image_key when images/<id>.jpg exists); returns (items, lines, duplicates)."""
+    fields, lines, _ = read_fields(path, file, (1, 2), quarantine)
+    empty = pl.col("f0").str.strip_chars() == ""
+    quarantine.add_frame(file, fields.filter(empty), "empty_id", row_text(fields))
+    fields = fields.filter(~empty).with_columns(pl.col("f0").str.strip_chars(), pl.col("f1").fill_null(""))
+    entity = pl.col("f1").str.contains("&", literal=True)
+    unescaped = pl.col("f1").map_elements(html.unescape, return_dtype=pl.String)
+    images = image_index(raw_dir)
+    items = fields.select(
+        pl.col("f0").alias("item_id"),
+        pl.when(entity).then(unescaped).otherwise(pl.col("f1")).str.strip_chars().alias("title"),
+        pl.lit("").alias("description"),
+        pl.lit("").alias("category"),
+        pl.concat_str(pl.lit("images/"), pl.col("f0"), pl.lit(".jpg")).alias("image_key"),
+    ).with_columns(pl.when(pl.col("image_key").is_in(list(images))).then(pl.col("image_key")).alias("image_key"))
+    unique = items.unique(subset="item_id", keep="first", maintain_order=True)
+    return unique, lines, items.height - unique.height
+
+
+def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Ingested:
+    """Read users.tsv and items.tsv from raw_dir."""
+    items_path, users_path = _require(raw_dir, "items.tsv"), _require(raw_dir, "users.tsv")
+    items_file, users_file = items_path.name, users_path.name
+    items, item_lines, duplicate_items = read_items(items_path, items_file, raw_dir, quarantine)
+    users, user_lines, _ = read_fields(users_path, users_file, 2, quarantine)
+    users = users.with_columns(pl.col("f0").str.strip_chars().alias("user_id"), pl.col("f1").str.strip_chars())
+    empty_user = pl.col("user_id") == ""
+    quarantine.add_frame(users_file, users.filter(empty_user), "empty_user", row_text(users))
+    users = users.filter(~empty_user)
+    repeated = ~pl.col("user_id").is_first_distinct()
+    quarantine.add_frame(users_file, users.filter(repeated), "duplicate_user", row_text(users))
+    users = users.filter(~repeated)
+    events = (
+        users.select("line", "user_id", pl.col("f1").str.split(" ").alias("item_id"))
+        .with_columns(pl.int_ranges(0, pl.col("item_id").list.len(), dtype=pl.Int64).alias("timestamp"))
+        .explode(["item_id", "timestamp"])
+        .filter(pl.col("item_id") != "")
+    )
+    known = pl.col("item_id").is_in(items["item_id"].implode())
+    unknown = (
+        events.filter(~known)
+        .group_by("line")
+        .agg(("unknown ids: " + pl.col("item_id").unique(maintain_order=True).str.join(" ")).alias("text"))
+        .sort("line")
+    )
+    quarantine.add_frame(users_file, unknown, "unknown_item")
+    interactions = events.filter(known).select("user_id", "item_id", "timestamp", pl.col("line").alias("order"))
+    counts = {
+        "duplicate_items": duplicate_items,
+        "unknown_item_references": events.height - interactions.height,
+        "users_without_interactions": users.height - interactions["user_id"].n_unique(),
+    }
+    return Ingested(items, interactions, {items_file: item_lines, users_file: user_lines}, counts)

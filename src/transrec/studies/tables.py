@@ -1,0 +1,108 @@
+"""Study tables: one row per training run, collected from each run's metrics.json, written as CSV and Markdown."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from transrec.io import atomic_path, read_json
+
+__all__ = ["collect_runs", "write_runs_table", "RUN_KEYS", "TABLE_COLUMNS"]
+
+RUN_KEYS = ("dataset", "encoder", "objective", "method", "start", "seed", "stage")
+
+# (CSV column, Markdown header, formatter); the CSV keeps full precision, the Markdown the formatted text.
+TABLE_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("dataset", "Dataset", str),
+    ("encoder", "Encoder", str),
+    ("objective", "Objective", str),
+    ("method", "Method", str),
+    ("start", "Start", str),
+    ("seed", "Seed", str),
+    ("trainable_parameters", "Trainable params", lambda x: f"{int(x):,}"),
+    ("share_pct", "Share %", lambda x: f"{x:.2f}" if x >= 1 else f"{x:.3f}"),
+    ("valid_hr@10", "Valid HR@10", lambda x: f"{x:.2f}"),
+    ("valid_ndcg@10", "Valid NDCG@10", lambda x: f"{x:.2f}"),
+    ("test_hr@10", "Test HR@10", lambda x: f"{x:.2f}"),
+    ("test_ndcg@10", "Test NDCG@10", lambda x: f"{x:.2f}"),
+    ("seconds_per_epoch", "s/epoch", lambda x: f"{x:,.1f}"),
+    ("peak_memory_gb", "Peak memory GB", lambda x: f"{x:.2f}"),
+)
+_TEXT = {"dataset", "encoder", "objective", "method", "start", "seed", "stage", "path"}
+
+
+def _row(path: Path) -> dict[str, Any]:
+    """Flatten one metrics.json into a table row (missing fields become null)."""
+    metrics = read_json(path)
+    run = metrics.get("run", {})
+    row: dict[str, Any] = {key: None if run.get(key) is None else str(run[key]) for key in RUN_KEYS}
+    row["best_epoch"] = metrics.get("best_epoch")
+    trainable, total = metrics.get("trainable_parameters"), metrics.get("total_parameters")
+    row["trainable_parameters"], row["total_parameters"] = trainable, total
+    # The share from the counts, so it cannot depend on whether the trainer stored a fraction or a percentage.
+    if trainable is not None and total:
+        row["share_pct"] = 100.0 * trainable / total
+    elif metrics.get("trainable_share") is not None:
+        row["share_pct"] = 100.0 * float(metrics["trainable_share"])
+    else:
+        row["share_pct"] = None
+    for split in ("valid", "test"):
+        for name, value in (metrics.get(split) or {}).items():
+            row[f"{split}_{name}"] = value
+        row[f"{split}_repeat_share"] = (metrics.get("repeat_share") or {}).get(split)
+    row["seconds_per_epoch"] = metrics.get("seconds_per_epoch")
+    row["peak_memory_gb"] = metrics.get("peak_memory_gb")
+    row["epochs"] = len(metrics.get("curve") or [])
+    row["path"] = str(path)
+    return row
+
+
+def collect_runs(metrics_paths: Sequence[str | os.PathLike]) -> pl.DataFrame:
+    """One row per run: run keys, best epoch, parameters, valid/test metrics, repeat shares, s/epoch, peak memory."""
+    rows = [_row(Path(path)) for path in metrics_paths]
+    columns = list(dict.fromkeys(key for row in rows for key in row))  # union, in first-seen order
+    for required, _, _ in TABLE_COLUMNS:  # every table column exists even if no run reported it
+        if required not in columns:
+            columns.append(required)
+    schema = {name: pl.String if name in _TEXT else pl.Float64 for name in columns}
+    for name in ("best_epoch", "trainable_parameters", "total_parameters", "epochs"):
+        schema[name] = pl.Int64
+    frame = pl.DataFrame([{name: row.get(name) for name in columns} for row in rows], schema=schema, orient="row")
+    keys = [pl.col(key) for key in RUN_KEYS[:5]] + [pl.col("seed").cast(pl.Int64, strict=False), pl.col("seed")]
+    return frame.sort(keys, nulls_last=True)  # seeds numerically: 2 before 10
+
+
+def _markdown(frame: pl.DataFrame) -> str:
+    """A Markdown table with padded, aligned columns: text left, numbers right."""
+    headers = [header for _, header, _ in TABLE_COLUMNS]
+    cells = [
+        [("n/a" if value is None else fmt(value)) for value, (_, _, fmt) in zip(row, TABLE_COLUMNS)]
+        for row in frame.select([name for name, _, _ in TABLE_COLUMNS]).iter_rows()
+    ]
+    numeric = [name not in _TEXT for name, _, _ in TABLE_COLUMNS]
+    widths = [max(len(text) for text in column) for column in zip(headers, *cells)]
+
+    def line(texts: Sequence[str]) -> str:
+        padded = [t.rjust(w) if num else t.ljust(w) for t, w, num in zip(texts, widths, numeric)]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = (
+        "|" + "|".join(("-" * (w + 1) + ":") if num else (":" + "-" * (w + 1)) for w, num in zip(widths, numeric)) + "|"
+    )
+    return "\n".join([line(headers), rule, *(line(row) for row in cells)]) + "\n"
+
+
+def write_runs_table(
+    metrics_paths: Sequence[str | os.PathLike], out_csv: str | os.PathLike, out_md: str | os.PathLike
+) -> pl.DataFrame:
+    """Write the runs table as CSV (full precision) and Markdown (formatted), both atomically; return it."""
+    frame = collect_runs(metrics_paths).select([name for name, _, _ in TABLE_COLUMNS])
+    with atomic_path(out_csv, ".csv") as tmp:
+        frame.write_csv(tmp)
+    with atomic_path(out_md, ".md") as tmp:
+        tmp.write_text(_markdown(frame), encoding="utf-8")
+    return frame

@@ -1,0 +1,82 @@
+"""Checkpoints: best.pt (trainable tensors + base reference), last.pt (full resume state), RNG capture."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from transrec.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def trainable_state(model: nn.Module) -> dict[str, Tensor]:
+    """Every trainable parameter by name, detached and copied to CPU."""
+    return {name: p.detach().cpu().clone() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def load_trainable(model: nn.Module, tensors: dict[str, Tensor], *, source: str = "checkpoint") -> None:
+    """Copy `tensors` into the model's parameters by name; any unknown name or shape mismatch raises."""
+    params = dict(model.named_parameters())
+    missing = sorted(set(tensors) - set(params))
+    if missing:
+        raise KeyError(f"{source}: {len(missing)} tensors have no parameter of that name in the model, e.g. {missing[:5]}")
+    with torch.no_grad():
+        for name, value in tensors.items():
+            if params[name].shape != value.shape:
+                raise ValueError(f"{source}: {name} has shape {tuple(value.shape)}, model has {tuple(params[name].shape)}")
+            params[name].copy_(value)
+
+
+def save_best(path: str | os.PathLike, model: nn.Module, meta: dict[str, Any]) -> None:
+    """best.pt: only the trainable tensors, plus `meta` (base encoder, init checkpoint, method, run name)."""
+    save(path, {"trainable": trainable_state(model), **meta})
+
+
+def load_init_checkpoint(model: nn.Module, path: str | os.PathLike) -> dict[str, Any]:
+    """Load a source run's best.pt into the (not yet adapted) model: every tensor it trained must find its parameter."""
+    checkpoint = load(path)
+    load_trainable(model, checkpoint["trainable"], source=str(path))
+    log.info("initialised %d tensors from %s (base %s, method %s)", len(checkpoint["trainable"]), path,
+             checkpoint.get("base"), checkpoint.get("method"))
+    return {k: v for k, v in checkpoint.items() if k != "trainable"}
+
+
+def rng_state() -> dict[str, Any]:
+    """RNG states of python, numpy, torch CPU and every CUDA device (weights_only-loadable)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what rng_state() captured."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save(path: str | os.PathLike, obj: dict[str, Any]) -> None:
+    """torch.save, atomically."""
+    with atomic_path(path, ".pt") as tmp:
+        torch.save(obj, tmp)
+
+
+def load(path: str | os.PathLike) -> dict[str, Any]:
+    """torch.load on CPU, tensors and plain containers only."""
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -1,0 +1,236 @@
+"""The training loop: one run.json in, best.pt / last.pt / metrics.json out (docs/architecture.md §Training)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from transrec.data.content import build_content
+from transrec.data.loader import Batch, TrainingSet, eval_histories
+from transrec.eval.efficiency import peak_memory_gb, reset_peak_memory
+from transrec.eval.ranking import compute_item_table, evaluate
+from transrec.io import write_json
+from transrec.logs import progress
+from transrec.methods.base import build_method, prepare_trainable
+from transrec.models.hub import resolve_model_path
+from transrec.models.item_encoders import build_item_encoder
+from transrec.models.objectives import cpc_bce, inbatch_softmax, sasrec_bce
+from transrec.models.sasrec import SASRec
+from transrec.models.transrec import TransRec, count_parameters
+from transrec.train import checkpoint, distributed
+from transrec.train.config import RunConfig
+
+log = logging.getLogger(__name__)
+SELECT = "ndcg@10"  # model selection and early stopping (PROTOCOL.md §Evaluation)
+
+
+class StepLoss(nn.Module):
+    """A training step's loss as a forward pass, so DDP sees a forward: encode the U items once, then gather by slot."""
+
+    def __init__(self, model: TransRec, objective: str) -> None:
+        super().__init__()
+        self.model = model
+        self.objective = objective
+
+    def forward(self, batch: Batch) -> Tensor:
+        """Batch -> scalar loss."""
+        table = self.model.encode_items(batch.item_inputs)  # (U, d)
+        padded = torch.cat([table, table.new_zeros(1, table.shape[1])])  # (U+1, d): row U is padding
+        emb = padded[batch.slots]  # (B, L+1, d)
+        states = self.model.encode_users(emb[:, :-1], batch.slots[:, :-1] < table.shape[0])  # (B, L, d)
+        if self.objective == "inbatch":
+            return inbatch_softmax(states, batch.slots[:, 1:], table, batch.log_q, batch.own_items, batch.valid)
+        loss = sasrec_bce if self.objective == "sasrec" else cpc_bce
+        return loss(states, emb[:, 1:], padded[batch.negative_slots], batch.valid)
+
+
+def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
+    """Train, select the epoch by validation NDCG@10 with early stopping, test it; returns metrics.json's content."""
+    # --- setup
+    out = Path(run.out_dir)
+    world = distributed.setup(run.train.device)
+    device = world.device
+    torch.set_num_threads(run.train.threads)
+    amp = torch.bfloat16 if run.train.precision == "bf16" or (run.train.precision == "auto" and device.type == "cuda") else None
+    _seed(run.train.seed)  # identical initial weights on every rank
+    split = pl.read_parquet(run.data.split).sort("user_idx")
+    num_items = pl.read_parquet(run.data.items, columns=["item_idx"]).height
+
+    # --- model and method
+    encoder_path = resolve_model_path(run.encoder.path) if run.encoder.path else None
+    item_encoder = build_item_encoder(run.encoder.kind, encoder_path, run.model.d_model, num_items,
+                                      image_mask_ratio=run.encoder.image_mask_ratio)
+    user_encoder = SASRec(run.model.d_model, run.model.max_len, run.model.n_blocks, run.model.n_heads, run.model.dropout)
+    model = TransRec(item_encoder, user_encoder)
+    if run.init_checkpoint:
+        source = checkpoint.load_init_checkpoint(model, run.init_checkpoint)
+        if source.get("base") != run.encoder.path:
+            log.warning("init checkpoint was trained on base %s, this run uses %s", source.get("base"), run.encoder.path)
+    groups = prepare_trainable(model, build_method(run.method), run.also_train)
+    missing_lr = sorted(set(groups) - set(run.optim.lr))
+    if missing_lr:
+        raise ValueError(f"optim.lr has no learning rate for trainable group(s) {missing_lr}")
+    if not groups:
+        raise ValueError(f"method {run.method} with also_train {list(run.also_train)} leaves nothing to train")
+    trainable, total = count_parameters(model)
+    model.to(device)
+    if run.train.compile:
+        model.item_encoder.compile(dynamic=True)
+        model.user_encoder.compile(dynamic=True)
+    optimizer = torch.optim.Adam([{"params": params, "lr": run.optim.lr[name], "name": name} for name, params in groups.items()],
+                                 weight_decay=run.optim.weight_decay, fused=True)  # fused: one kernel, CPU and CUDA
+    meta = {"base": run.encoder.path, "init_checkpoint": run.init_checkpoint, "method": dict(run.method),
+            "run_name": run.to_dict()["name"]}
+
+    # --- data
+    content = build_content(run.data.content.kind, run.data.content.path, run.data.items,
+                            item_encoder.image_mean, item_encoder.image_std)
+    dataset = TrainingSet(split, content, num_items, run.model.max_len, seed=run.train.seed,
+                          negatives=run.objective != "inbatch", inbatch=run.objective == "inbatch")
+    sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank, shuffle=True, seed=run.train.seed)
+    loader = DataLoader(dataset, batch_size=run.train.batch_size, sampler=sampler, collate_fn=dataset.collate,
+                        num_workers=run.train.num_workers, pin_memory=device.type == "cuda")
+    valid_users = eval_histories(split, "valid", run.model.max_len)
+    test_users = eval_histories(split, "test", run.model.max_len)
+    step_loss: nn.Module = StepLoss(model, run.objective)
+    unused = world.grouped and _has_unused(step_loss, dataset, run, device, amp)
+    step_loss = distributed.wrap(step_loss, world, find_unused_parameters=unused)
+
+    # --- resume state
+    _seed(run.train.seed + world.rank)  # different dropout per rank
+    state: dict[str, Any] = {"epoch": 0, "best_epoch": None, "best_valid": None, "bad_epochs": 0, "stopped": False, "curve": []}
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    if resume and last_path.exists():
+        saved = checkpoint.load(last_path)
+        if saved["run"] == run.to_dict() and len(saved["rng"]) == world.size:
+            checkpoint.load_trainable(model, saved["trainable"], source=str(last_path))
+            optimizer.load_state_dict(saved["optimizer"])
+            checkpoint.set_rng_state(saved["rng"][world.rank])
+            state = {key: saved[key] for key in state}
+            log.info("resumed %s after epoch %d", last_path, state["epoch"])
+        else:
+            log.warning("%s was written by a different run config or world size: starting afresh", last_path)
+    reset_peak_memory(device)
+
+    # --- epochs
+    while state["epoch"] < run.train.epochs and not state["stopped"]:
+        epoch = state["epoch"]
+        dataset.set_epoch(epoch)
+        sampler.set_epoch(epoch)
+        model.train()
+        started = time.perf_counter()
+        loss_sum, steps = 0.0, 0
+        total_steps = min(len(loader), run.train.max_steps_per_epoch or len(loader))
+        batches = progress(loader, desc=f"epoch {epoch + 1}", total=total_steps) if world.main else iter(loader)
+        for batch in batches:
+            batch = batch.to(device, non_blocking=True)
+            with _autocast(device, amp):
+                loss = step_loss(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if run.optim.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_([p for params in groups.values() for p in params], run.optim.grad_clip)
+            optimizer.step()
+            loss_sum, steps = loss_sum + float(loss.detach()), steps + 1
+            if steps >= total_steps:
+                break
+        loss_sum, steps = distributed.sum_all([loss_sum, steps], world)
+        mean_loss = loss_sum / max(steps, 1)
+        if not np.isfinite(mean_loss):
+            raise FloatingPointError(f"epoch {epoch + 1}: training loss is {mean_loss}")
+        seconds = time.perf_counter() - started
+
+        # --- evaluate, checkpoint, stop
+        valid = _evaluate(model, content, valid_users, run, device, amp)
+        improved = state["best_valid"] is None or valid[SELECT] > state["best_valid"][SELECT]
+        if improved:
+            state.update(best_epoch=epoch + 1, best_valid=valid, bad_epochs=0)
+            if world.main:
+                checkpoint.save_best(best_path, model, meta)
+        else:
+            state["bad_epochs"] += 1
+        state["stopped"] = state["bad_epochs"] >= run.train.patience
+        state["curve"].append({"epoch": epoch + 1, "loss": mean_loss, "valid_ndcg@10": valid["ndcg@10"],
+                               "valid_hr@10": valid["hr@10"], "seconds": seconds})
+        state["epoch"] = epoch + 1
+        rng = distributed.gather(checkpoint.rng_state(), world)
+        if world.main:
+            checkpoint.save(last_path, {"run": run.to_dict(), "trainable": checkpoint.trainable_state(model),
+                                        "optimizer": optimizer.state_dict(), "rng": rng, **state})
+        log.info("epoch %d/%d loss %.4f valid ndcg@10 %.2f hr@10 %.2f best epoch %d %.1f s%s", epoch + 1, run.train.epochs,
+                 mean_loss, valid["ndcg@10"], valid["hr@10"], state["best_epoch"], seconds,
+                 " (early stop)" if state["stopped"] else "")
+
+    # --- test the best epoch
+    distributed.barrier(world)  # best.pt is complete
+    checkpoint.load_trainable(model, checkpoint.load(best_path)["trainable"], source=str(best_path))
+    test = _evaluate(model, content, test_users, run, device, amp)
+    curve = state["curve"]
+    metrics = {
+        "run": {**run.to_dict()["name"], "stage": run.stage},
+        "best_epoch": state["best_epoch"],
+        "valid": {k: v for k, v in state["best_valid"].items() if "@" in k},
+        "test": {k: v for k, v in test.items() if "@" in k},
+        "curve": curve,
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "trainable_share": trainable / total,
+        # median: the first epoch also pays one-off costs (lazy imports, CUDA context, torch.compile)
+        "seconds_per_epoch": float(np.median([c["seconds"] for c in curve])) if curve else None,
+        "peak_memory_gb": peak_memory_gb(device),  # GiB, None on CPU
+        "repeat_share": {"valid": float(split["valid_is_repeat"].mean()), "test": float(split["test_is_repeat"].mean())},
+        "device": device.type,
+        "precision": "bf16" if amp is not None else "fp32",
+        "world_size": world.size,
+    }
+    if world.main:
+        write_json(out / "metrics.json", metrics)
+    log.info("best epoch %s: valid %s test %s", state["best_epoch"], metrics["valid"], metrics["test"])
+    distributed.barrier(world)
+    distributed.teardown(world)
+    return metrics
+
+
+def _evaluate(model: TransRec, content: Any, users: tuple[Tensor, Tensor], run: RunConfig, device: torch.device,
+              amp: torch.dtype | None) -> dict[str, float]:
+    """HR@K / NDCG@K of `users` (histories, targets), the item table computed once (sharded across ranks)."""
+    table = compute_item_table(model, content, batch_size=run.eval.item_batch, device=device, dtype=amp,
+                               num_workers=run.train.num_workers)  # (N+1, d)
+    return evaluate(model, table, *users, ks=run.eval.ks, user_batch=run.eval.user_batch,
+                    mask_history=run.eval.mask_history, device=device, dtype=amp)
+
+
+def _has_unused(step_loss: nn.Module, dataset: TrainingSet, run: RunConfig, device: torch.device,
+                amp: torch.dtype | None) -> bool:
+    """Whether a trainable parameter gets no gradient (DDP then needs find_unused_parameters); RNG left untouched."""
+    users = list(range(min(run.train.batch_size, len(dataset))))
+    params = [p for p in step_loss.parameters() if p.requires_grad]
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        with _autocast(device, amp):
+            loss = step_loss(dataset.collate(users).to(device))
+        loss.backward()
+    unused = any(p.grad is None for p in params)
+    for p in params:
+        p.grad = None
+    return unused
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

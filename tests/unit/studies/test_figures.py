@@ -1,0 +1,50 @@
+"""Learning-curve figure: valid PNG and PDF files, legible labels made of what differs between runs."""
+
+import json
+
+from transrec.studies.figures import plot_learning_curves, run_labels
+
+
+def _write(path, method, seed, epochs=4):
+    run = {
+        "dataset": "adressa",
+        "encoder": "bert",
+        "objective": "sasrec",
+        "method": method,
+        "start": "mind",
+        "seed": seed,
+        "stage": "adapt",
+    }
+    curve = [
+        {"epoch": e, "loss": 1.0, "valid_ndcg@10": 2.0 + e * (seed + 1), "valid_hr@10": 3.0, "seconds": 1.0}
+        for e in range(1, epochs + 1)
+    ]
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"run": run, "best_epoch": epochs, "curve": curve}))
+    return path
+
+
+def test_labels_name_only_what_varies():
+    runs = [{"dataset": "a", "method": "lora", "seed": 0}, {"dataset": "a", "method": "fta", "seed": 1}]
+    assert run_labels(runs) == ["lora / seed 0", "fta / seed 1"]
+    assert run_labels(runs[:1]) == ["a / lora / seed 0"]
+
+
+def test_learning_curves_written_as_png_and_pdf(tmp_path):
+    paths = [
+        _write(tmp_path / f"r{i}" / "metrics.json", method, seed)
+        for i, (method, seed) in enumerate([("lora", 0), ("lora", 1), ("houlsby", 0)])
+    ]
+    out_png, out_pdf = tmp_path / "fig" / "curves.png", tmp_path / "fig" / "curves.pdf"
+    plot_learning_curves(paths, out_png, out_pdf)
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out_png.stat().st_size > 5_000
+    pdf = out_pdf.read_bytes()
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    assert sorted(p.name for p in out_png.parent.iterdir()) == ["curves.pdf", "curves.png"]  # no temporaries
+
+
+def test_many_runs_and_no_runs_still_plot(tmp_path):
+    paths = [_write(tmp_path / f"r{i}" / "metrics.json", "lora", i) for i in range(8)]
+    plot_learning_curves(paths, tmp_path / "many.png", tmp_path / "many.pdf")
+    plot_learning_curves([], tmp_path / "none.png", tmp_path / "none.pdf")
+    assert (tmp_path / "many.png").exists() and (tmp_path / "none.pdf").exists()

@@ -1,0 +1,105 @@
+"""The runs table: one row per metrics.json, full precision in CSV, aligned formatted Markdown."""
+
+import json
+
+import polars as pl
+import pytest
+
+from transrec.studies.tables import collect_runs, write_runs_table
+
+
+def _metrics(method, seed, test_ndcg, trainable, memory=12.5, epochs=3):
+    return {
+        "run": {
+            "dataset": "amazon",
+            "encoder": "vit",
+            "objective": "sasrec",
+            "method": method,
+            "start": "hm",
+            "seed": seed,
+            "stage": "adapt",
+        },
+        "best_epoch": epochs - 1,
+        "valid": {"hr@10": 10.0 + seed, "ndcg@10": 5.0 + seed},
+        "test": {"hr@10": 9.5, "ndcg@10": test_ndcg},
+        "curve": [
+            {"epoch": e, "loss": 1.0 / (e + 1), "valid_ndcg@10": 1.0 + e, "valid_hr@10": 2.0 + e, "seconds": 60.0}
+            for e in range(epochs)
+        ],
+        "trainable_parameters": trainable,
+        "total_parameters": 100_000_000,
+        "trainable_share": trainable / 100_000_000,
+        "seconds_per_epoch": 1234.56,
+        "peak_memory_gb": memory,
+        "repeat_share": {"valid": 0.1, "test": 0.135},
+    }
+
+
+@pytest.fixture
+def runs(tmp_path):
+    paths = []
+    for i, (method, seed, ndcg, trainable, memory) in enumerate(
+        [("lora", 10, 4.321, 250_000, 12.5), ("fta", 2, 6.789, 100_000_000, None), ("lora", 2, 4.0, 250_000, 11.0)]
+    ):
+        path = tmp_path / f"run{i}" / "metrics.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps(_metrics(method, seed, ndcg, trainable, memory)))
+        paths.append(path)
+    return paths
+
+
+def test_collect_runs_one_sorted_row_per_run(runs):
+    frame = collect_runs(runs)
+    assert frame.height == 3
+    assert frame.select("method", "seed").rows() == [("fta", "2"), ("lora", "2"), ("lora", "10")]  # seeds numeric
+    lora = frame.row(1, named=True)
+    assert lora["share_pct"] == pytest.approx(0.25)
+    assert lora["test_ndcg@10"] == 4.0 and lora["valid_hr@10"] == 12.0
+    assert lora["test_repeat_share"] == 0.135 and lora["best_epoch"] == 2 and lora["epochs"] == 3
+    assert frame.row(0, named=True)["peak_memory_gb"] is None
+
+
+def test_pretrain_runs_without_method_and_start_are_kept(tmp_path):
+    metrics = _metrics("x", 0, 1.0, 10)
+    metrics["run"] = {"dataset": "mind", "encoder": "bert", "objective": "sasrec", "seed": 0, "stage": "pretrain"}
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(metrics))
+    row = collect_runs([path]).row(0, named=True)
+    assert row["method"] is None and row["stage"] == "pretrain"
+
+
+def test_write_runs_table_csv_and_markdown(runs, tmp_path):
+    out_csv, out_md = tmp_path / "t" / "runs.csv", tmp_path / "t" / "runs.md"
+    write_runs_table(runs, out_csv, out_md)
+    csv = pl.read_csv(out_csv)
+    assert csv.columns == [
+        "dataset",
+        "encoder",
+        "objective",
+        "method",
+        "start",
+        "seed",
+        "trainable_parameters",
+        "share_pct",
+        "valid_hr@10",
+        "valid_ndcg@10",
+        "test_hr@10",
+        "test_ndcg@10",
+        "seconds_per_epoch",
+        "peak_memory_gb",
+    ]
+    assert csv["test_ndcg@10"].to_list() == [6.789, 4.0, 4.321]  # full precision
+    lines = out_md.read_text().splitlines()
+    assert len(lines) == 5 and len({len(line) for line in lines}) == 1  # header, rule, 3 rows, all aligned
+    assert lines[0].startswith("| Dataset") and "Share %" in lines[0] and "Peak memory GB" in lines[0]
+    fta = lines[2]
+    assert "100,000,000" in fta and "100.00" in fta and "6.79" in fta and "1,234.6" in fta and "n/a" in fta
+    assert "250,000" in lines[3] and "0.250" in lines[3] and "12.50" not in lines[3] and "11.00" in lines[3]
+    assert lines[1].split("|")[1].startswith(":-") and lines[1].split("|")[7].endswith("-:")  # text left, numbers right
+    assert not list(out_md.parent.glob(".*"))  # no temporary files left behind
+
+
+def test_empty_run_list_writes_header_only(tmp_path):
+    frame = write_runs_table([], tmp_path / "runs.csv", tmp_path / "runs.md")
+    assert frame.height == 0
+    assert len((tmp_path / "runs.md").read_text().splitlines()) == 2
