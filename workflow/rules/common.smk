@@ -1,5 +1,8 @@
 """Helpers shared by the rules: config validation, wildcard constraints, per-dataset inputs and settings."""
 
+import sys
+
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 from transrec.studies import grid
@@ -176,12 +179,20 @@ def source_checkpoint(wildcards):
     return [f"{source.out_dir}/best.pt"]
 
 
+def python_executable():
+    """The env's `python` under --use-conda, else the interpreter running Snakemake (an unactivated venv works)."""
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+        return "python"
+    return sys.executable
+
+
 def train_launcher(wildcards, threads):
-    """`python -m` on one device, `torchrun` under DDP when train.gpus > 1."""
+    """`python -m` on one device, torchrun (DDP) when train.gpus > 1."""
     gpus = config.get("train", {}).get("gpus", 1)
+    python = python_executable()
     if gpus > 1:
-        return f"torchrun --standalone --nproc_per_node {gpus} -m transrec.train"
-    return "python -m transrec.train"
+        return f"{python} -m torch.distributed.run --standalone --nproc_per_node {gpus} -m transrec.train"
+    return f"{python} -m transrec.train"
 
 
 def training_gpus(wildcards):
