@@ -26,7 +26,7 @@ wildcard_constraints:
 
 def dataset_config(wildcards):
     """This dataset's slice of config: a change reruns only its jobs."""
-    return config["datasets"][wildcards.dataset]
+    return grid.canonical(config["datasets"][wildcards.dataset])
 
 
 def dataset_format(wildcards):
@@ -103,7 +103,12 @@ def image_settings(wildcards):
 
 def encoder_config(wildcards):
     """This encoder's slice of config."""
-    return config["encoders"][wildcards.encoder]
+    return grid.canonical(config["encoders"][wildcards.encoder])
+
+
+def random_encoder_fields(wildcards):
+    """ViTConfig fields of a randomly initialised image encoder."""
+    return encoder_config(wildcards)["random_init"]
 
 
 def tokenizer_location(wildcards):

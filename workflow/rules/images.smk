@@ -54,7 +54,7 @@ rule make_random_encoder:
         mem_mb=2000,
         runtime=10,
     params:
-        fields=lookup(dpath="encoders/{encoder}/random_init", within=config),
+        fields=random_encoder_fields,
         seed=config.get("seed", 42),
     script:
         "../scripts/make_random_encoder.py"

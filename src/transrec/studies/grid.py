@@ -29,6 +29,15 @@ class Run:
         return template.format(**asdict(self))
 
 
+def canonical(value: Any) -> Any:
+    """`value` with every dict's keys sorted, so a rule's params do not change when only config key order does."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    return value
+
+
 def check_references(config: dict) -> None:
     """Fail with a message naming the key when an experiment names an unknown dataset, encoder or method."""
     for name, exp in config["experiments"].items():
@@ -104,7 +113,7 @@ def run_config(config: dict, run: Run) -> dict[str, Any]:
     init = None if run.start == NOPT else f"{Run('pretrain', run.start, run.encoder, run.objective, 'fta', NOPT, run.seed).out_dir}/best.pt"
     train = dict(config.get("train", {}))
     batch_size = modality.get("batch_size", {}).get(run.stage, 32)
-    return {
+    return canonical({
         "stage": run.stage,
         "name": {k: v for k, v in asdict(run).items() if k != "stage"},
         "data": {
@@ -135,4 +144,4 @@ def run_config(config: dict, run: Run) -> dict[str, Any]:
         },
         "eval": {"ks": train.get("ks", [10]), "mask_history": train.get("mask_history", True)},
         "out_dir": run.out_dir,
-    }
+    })

@@ -84,3 +84,11 @@ def test_schema_rejects_unknown_key_and_wrong_type(config, repo_root):
     bad["train"]["epochs"] = "three"
     with pytest.raises(Exception, match="three"):
         validate(bad, str(repo_root / SCHEMA))
+
+
+def test_run_config_does_not_depend_on_config_key_order(config):
+    """Snakemake compares params by value and order: reordering a config file must not rerun anything."""
+    run = grid.Run("adapt", "adressa", "minilm", "sasrec", "frozen", "mind", 42)
+    reordered = yaml.safe_load(yaml.safe_dump(config, sort_keys=True))
+    reordered["modalities"]["text"]["lr"] = dict(reversed(list(config["modalities"]["text"]["lr"].items())))
+    assert repr(grid.run_config(reordered, run)) == repr(grid.run_config(config, run))
