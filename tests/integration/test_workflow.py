@@ -54,6 +54,11 @@ def test_paper_config_dry_run(tmp_path):
     assert jobs["pretrain"] == 4 and jobs["adapt"] == 16
 
 
+def test_slurm_profile_dry_run(tmp_path):
+    out = snakemake(tmp_path, "-n", "--profile", str(REPO / "profiles/slurm")).stdout
+    assert planned_jobs(out)["pretrain"] == 2
+
+
 def test_lint_passes(tmp_path):
     snakemake(tmp_path, "--lint")
 
