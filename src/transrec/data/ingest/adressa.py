@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import polars as pl
 
 from transrec.data.ingest.quarantine import Quarantine
-from transrec.data.ingest.readers import excerpt, iter_records, list_files
+from transrec.data.ingest.readers import epoch_seconds, excerpt, list_files, parsed_records
 from transrec.data.ingest.tables import Ingested
 
 log = logging.getLogger(__name__)
@@ -55,18 +55,6 @@ def event_category(event: dict[str, Any]) -> str:
     return ""
 
 
-def _valid_time(value: Any) -> int | None:
-    """Epoch seconds from an int (or integral float / digit string), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
-
 
 def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Ingested:
     """Read every Adressa event file under raw_dir."""
@@ -78,22 +66,13 @@ def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Inge
     rows_read: dict[str, int] = {}
     counts: Counter[str] = Counter()
     for path in event_files(raw_dir):
-        file = path.relative_to(raw_dir).as_posix()
-        rows = 0
-        for record in iter_records(path):
-            rows += 1
-            if record.reason == "blank":
-                quarantine.skip("blank_line")
-                continue
-            if record.value is None:
-                quarantine.add(file, record.line, record.reason, record.excerpt)
-                continue
+        for file, record in parsed_records(path, raw_dir, quarantine, rows_read):
             event = record.value
             item = event.get("id")
             if item is None or (isinstance(item, str) and not item.strip()):
                 quarantine.skip("event_without_id")
                 continue
-            user, when = event.get("userId"), _valid_time(event.get("time"))
+            user, when = event.get("userId"), epoch_seconds(event.get("time"))
             if not isinstance(item, str):
                 quarantine.add(file, record.line, "bad_id", excerpt(repr(event)))
             elif not isinstance(user, str) or not user.strip():
@@ -111,8 +90,8 @@ def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Inge
                     seen[title.strip()] += 1
                 if not categories.get(item):
                     categories[item] = event_category(event)
-        rows_read[file] = rows
-        log.info("read %s: %d records", file, rows)
+        file = path.relative_to(raw_dir).as_posix()
+        log.info("read %s: %d records", file, rows_read[file])
     items = pl.DataFrame(
         {
             "item_id": list(titles),

@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from transrec.data.ingest.quarantine import Quarantine
-from transrec.data.ingest.readers import excerpt, image_index, iter_records, list_files
+from transrec.data.ingest.readers import epoch_seconds, excerpt, image_index, list_files, parsed_records
 from transrec.data.ingest.tables import Ingested
 
 OPTIONS: dict[str, Any] = {}
@@ -65,16 +65,7 @@ def read_metadata(
     rows: dict[str, tuple[str, str, str, str | None]] = {}
     rows_read: dict[str, int] = {}
     for path in paths:
-        file = path.relative_to(raw_dir).as_posix()
-        rows_read[file] = 0
-        for record in iter_records(path, allow_literal=True):
-            rows_read[file] += 1
-            if record.reason == "blank":
-                quarantine.skip("blank_line")
-                continue
-            if record.value is None:
-                quarantine.add(file, record.line, record.reason, record.excerpt)
-                continue
+        for file, record in parsed_records(path, raw_dir, quarantine, rows_read, allow_literal=True):
             asin = record.value.get("asin")
             if not isinstance(asin, str) or not asin.strip():
                 quarantine.add(file, record.line, "missing_field", excerpt(repr(record.value)))
@@ -108,18 +99,6 @@ def read_metadata(
     return items, rows_read
 
 
-def _time(value: Any) -> int | None:
-    """unixReviewTime as int seconds, else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
-
 
 def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Ingested:
     """Read the Amazon reviews and metadata files under raw_dir."""
@@ -133,20 +112,11 @@ def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Inge
     order: list[int] = []
     seen: set[tuple[str, str, int]] = set()
     for path in review_paths:
-        file = path.relative_to(raw_dir).as_posix()
-        rows_read[file] = 0
-        for record in iter_records(path):
-            rows_read[file] += 1
-            if record.reason == "blank":
-                quarantine.skip("blank_line")
-                continue
-            if record.value is None:
-                quarantine.add(file, record.line, record.reason, record.excerpt)
-                continue
+        for file, record in parsed_records(path, raw_dir, quarantine, rows_read):
             user, asin, when = (
                 record.value.get("reviewerID"),
                 record.value.get("asin"),
-                _time(record.value.get("unixReviewTime")),
+                epoch_seconds(record.value.get("unixReviewTime")),
             )
             if not isinstance(user, str) or not user.strip() or not isinstance(asin, str) or not asin.strip():
                 quarantine.add(file, record.line, "missing_field", excerpt(repr(record.value)))

@@ -16,6 +16,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from transrec.data.ingest.quarantine import Quarantine
+
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK_BYTES = 256 * 1024 * 1024
 EXCERPT_CHARS = 200
@@ -203,6 +205,35 @@ def iter_records(path: str | os.PathLike, *, allow_literal: bool = False) -> Ite
             if not reason and not isinstance(value, dict):
                 reason = "not_object"
             yield Record(number, value if not reason else None, reason, excerpt(text) if reason else "")
+
+
+def parsed_records(
+    path: Path, raw_dir: Path, quarantine: Quarantine, rows_read: dict[str, int], *, allow_literal: bool = False
+) -> Iterator[tuple[str, Record]]:
+    """(file, record) for each parsed record of one file: rows counted, blank lines skipped, the rest quarantined."""
+    file = path.relative_to(raw_dir).as_posix()
+    rows_read[file] = 0
+    for record in iter_records(path, allow_literal=allow_literal):
+        rows_read[file] += 1
+        if record.reason == "blank":
+            quarantine.skip("blank_line")
+        elif record.value is None:
+            quarantine.add(file, record.line, record.reason, record.excerpt)
+        else:
+            yield file, record
+
+
+def epoch_seconds(value: Any) -> int | None:
+    """Epoch seconds from an int (or an integral float / digit string), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
 
 
 def list_files(raw_dir: Path) -> str:
