@@ -27,24 +27,7 @@ def split_leave_one_out(sequences: Path, out_split: Path, stats: Path, *, max_le
             f"{sequences}: {len(short)} sequences have < 3 items (need history, valid and test), "
             f"e.g. user_idx {short['user_idx'].head(5).to_list()}"
         )
-    seq = pl.col("sequence").cast(pl.List(pl.Int32))
-    n = seq.list.len()
-    split = (
-        seqs.select(
-            pl.col("user_idx").cast(pl.Int32),
-            seq,
-            seq.list.slice(0, n - 2).alias("train"),
-            seq.list.get(-2).alias("valid_target"),
-            seq.list.get(-1).alias("test_target"),
-            seq.list.slice(0, n - 1).list.tail(max_len).alias("_test_history"),
-        )
-        .with_columns(
-            pl.col("train").list.tail(max_len).list.contains(pl.col("valid_target")).alias("valid_is_repeat"),
-            pl.col("_test_history").list.contains(pl.col("test_target")).alias("test_is_repeat"),
-        )
-        .drop("_test_history")
-        .sort("user_idx")
-    )
+    split = split_frame(seqs, max_len)
     report = {
         "users": len(split),
         "max_len": max_len,
@@ -59,6 +42,28 @@ def split_leave_one_out(sequences: Path, out_split: Path, stats: Path, *, max_le
     write_json(stats, report)
     log.info("leave-one-out split of %s: %s", sequences, report)
     return report
+
+
+def split_frame(sequences: pl.DataFrame, max_len: int) -> pl.DataFrame:
+    """The split table of a (user_idx, sequence) frame: train prefix, valid/test targets, repeat flags."""
+    seq = pl.col("sequence").cast(pl.List(pl.Int32))
+    n = seq.list.len()
+    return (
+        sequences.select(
+            pl.col("user_idx").cast(pl.Int32),
+            seq,
+            seq.list.slice(0, n - 2).alias("train"),
+            seq.list.get(-2).alias("valid_target"),
+            seq.list.get(-1).alias("test_target"),
+            seq.list.slice(0, n - 1).list.tail(max_len).alias("_test_history"),
+        )
+        .with_columns(
+            pl.col("train").list.tail(max_len).list.contains(pl.col("valid_target")).alias("valid_is_repeat"),
+            pl.col("_test_history").list.contains(pl.col("test_target")).alias("test_is_repeat"),
+        )
+        .drop("_test_history")
+        .sort("user_idx")
+    )
 
 
 def valid_history(seq: Sequence[int], max_len: int) -> list[int]:

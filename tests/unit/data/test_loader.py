@@ -6,22 +6,14 @@ import torch
 
 from transrec.data.content import IdContent
 from transrec.data.loader import TrainingSet, eval_histories, left_pad, sample_negatives
+from transrec.data.split import split_frame
 
 SEQUENCES = [[1, 2, 3, 4, 5, 6, 7], [8, 9, 3, 10, 11], [2, 12, 13, 14, 15, 16, 17, 18, 19]]
 N = 30
 
 
 def _split(sequences=SEQUENCES) -> pl.DataFrame:
-    return pl.DataFrame({
-        "user_idx": list(range(len(sequences))),
-        "sequence": sequences,
-        "train": [s[:-2] for s in sequences],
-        "valid_target": [s[-2] for s in sequences],
-        "test_target": [s[-1] for s in sequences],
-        "valid_is_repeat": [s[-2] in s[:-2] for s in sequences],
-        "test_is_repeat": [s[-1] in s[:-1] for s in sequences],
-    }, schema_overrides={"sequence": pl.List(pl.Int32), "train": pl.List(pl.Int32), "user_idx": pl.Int32,
-                         "valid_target": pl.Int32, "test_target": pl.Int32})
+    return split_frame(pl.DataFrame({"user_idx": range(len(sequences)), "sequence": sequences}), max_len=100)
 
 
 def _dataset(max_len=4, **kwargs) -> TrainingSet:

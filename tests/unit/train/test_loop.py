@@ -5,6 +5,8 @@ import json
 from pathlib import Path
 
 import polars as pl
+
+from transrec.data.split import split_frame
 import pytest
 import torch
 
@@ -24,16 +26,7 @@ def tiny_sequences(users: int = 8, length: int = 12, stride: int = 5) -> list[li
 
 def write_tiny_data(root: Path, sequences: list[list[int]]) -> tuple[Path, Path]:
     """split.parquet and items.parquet of `sequences` under root."""
-    split = pl.DataFrame({
-        "user_idx": list(range(len(sequences))),
-        "sequence": sequences,
-        "train": [s[:-2] for s in sequences],
-        "valid_target": [s[-2] for s in sequences],
-        "test_target": [s[-1] for s in sequences],
-        "valid_is_repeat": [s[-2] in s[:-2] for s in sequences],
-        "test_is_repeat": [s[-1] in s[:-1] for s in sequences],
-    }, schema_overrides={"user_idx": pl.Int32, "sequence": pl.List(pl.Int32), "train": pl.List(pl.Int32),
-                         "valid_target": pl.Int32, "test_target": pl.Int32})
+    split = split_frame(pl.DataFrame({"user_idx": range(len(sequences)), "sequence": sequences}), max_len=100)
     items = pl.DataFrame({"item_idx": list(range(1, N_ITEMS + 1)), "item_id": [f"N{i}" for i in range(1, N_ITEMS + 1)],
                           "title": [f"news story number {i} about topic {i % 7}" for i in range(1, N_ITEMS + 1)]},
                          schema_overrides={"item_idx": pl.Int32})
