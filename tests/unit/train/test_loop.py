@@ -5,12 +5,11 @@ import json
 from pathlib import Path
 
 import polars as pl
-
-from transrec.data.split import split_frame
 import pytest
 import torch
 
 from transrec.data.loader import eval_histories
+from transrec.data.split import split_frame
 from transrec.io import write_json
 from transrec.train import checkpoint, loop
 from transrec.train.config import RunConfig
