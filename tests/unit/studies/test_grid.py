@@ -92,3 +92,16 @@ def test_run_config_does_not_depend_on_config_key_order(config):
     reordered = yaml.safe_load(yaml.safe_dump(config, sort_keys=True))
     reordered["modalities"]["text"]["lr"] = dict(reversed(list(config["modalities"]["text"]["lr"].items())))
     assert repr(grid.run_config(reordered, run)) == repr(grid.run_config(config, run))
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+def test_every_run_of_every_shipped_config_is_a_valid_trainer_input(repo_root, name):
+    """grid.run_config and the trainer's RunConfig agree on the run.json contract."""
+    from transrec.train.config import RunConfig
+
+    config = yaml.safe_load((repo_root / "config" / name).read_text())
+    validate(config, str(repo_root / SCHEMA))
+    grid.check_references(config)
+    for run in grid.expand_runs(config):
+        parsed = RunConfig.from_dict(grid.run_config(config, run))
+        assert parsed.out_dir == run.out_dir
