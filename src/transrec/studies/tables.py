@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -9,9 +10,12 @@ from typing import Any
 
 import polars as pl
 
+from transrec.eval.efficiency import tpme
 from transrec.io import atomic_path, read_json
 
 __all__ = ["collect_runs", "write_runs_table", "RUN_KEYS", "TABLE_COLUMNS"]
+
+log = logging.getLogger(__name__)
 
 RUN_KEYS = ("dataset", "encoder", "objective", "method", "start", "seed", "stage")
 
@@ -31,7 +35,10 @@ TABLE_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("test_ndcg@10", "Test NDCG@10", lambda x: f"{x:.2f}"),
     ("seconds_per_epoch", "s/epoch", lambda x: f"{x:,.1f}"),
     ("peak_memory_gb", "Peak memory GB", lambda x: f"{x:.2f}"),
+    ("tpme", "TPME", lambda x: f"{x:.3f}"),
 )
+# TPME compares the methods adapted to one target: the runs that share these keys.
+TPME_GROUP = ("stage", "dataset", "encoder", "objective", "seed")
 _TEXT = {"dataset", "encoder", "objective", "method", "start", "seed", "stage", "path"}
 
 
@@ -66,7 +73,7 @@ def collect_runs(metrics_paths: Sequence[str | os.PathLike]) -> pl.DataFrame:
     rows = [_row(Path(path)) for path in metrics_paths]
     columns = list(dict.fromkeys(key for row in rows for key in row))  # union, in first-seen order
     for required, _, _ in TABLE_COLUMNS:  # every table column exists even if no run reported it
-        if required not in columns:
+        if required not in columns and required != "tpme":
             columns.append(required)
     schema = {name: pl.String if name in _TEXT else pl.Float64 for name in columns}
     for name in ("best_epoch", "trainable_parameters", "total_parameters", "epochs"):
@@ -74,6 +81,25 @@ def collect_runs(metrics_paths: Sequence[str | os.PathLike]) -> pl.DataFrame:
     frame = pl.DataFrame([{name: row.get(name) for name in columns} for row in rows], schema=schema, orient="row")
     keys = [pl.col(key) for key in RUN_KEYS[:5]] + [pl.col("seed").cast(pl.Int64, strict=False), pl.col("seed")]
     return frame.sort(keys, nulls_last=True)  # seeds numerically: 2 before 10
+
+
+def with_tpme(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add `tpme` (lower is better) to adaptation runs, min-max normalised within each TPME_GROUP; null elsewhere."""
+    scores: list[float | None] = [None] * len(frame)
+    if "stage" not in frame.columns:  # no runs at all
+        return frame.with_columns(pl.Series("tpme", scores, dtype=pl.Float64))
+    adapted = frame.with_row_index("_row").filter(pl.col("stage") == "adapt")
+    for keys, group in adapted.group_by(TPME_GROUP, maintain_order=True):
+        if len(group) < 2:
+            continue
+        try:
+            group_scores = tpme(group.to_dicts())
+        except ValueError as error:  # e.g. peak memory from a GPU run beside a CPU run: not comparable
+            log.warning("no TPME for %s: %s", dict(zip(TPME_GROUP, keys, strict=True)), error)
+            continue
+        for row, score in zip(group["_row"], group_scores, strict=True):
+            scores[row] = score
+    return frame.with_columns(pl.Series("tpme", scores, dtype=pl.Float64))
 
 
 def _markdown(frame: pl.DataFrame) -> str:
@@ -100,7 +126,7 @@ def write_runs_table(
     metrics_paths: Sequence[str | os.PathLike], out_csv: str | os.PathLike, out_md: str | os.PathLike
 ) -> pl.DataFrame:
     """Write the runs table as CSV (full precision) and Markdown (formatted), both atomically; return it."""
-    frame = collect_runs(metrics_paths).select([name for name, _, _ in TABLE_COLUMNS])
+    frame = with_tpme(collect_runs(metrics_paths)).select([name for name, _, _ in TABLE_COLUMNS])
     with atomic_path(out_csv, ".csv") as tmp:
         frame.write_csv(tmp)
     with atomic_path(out_md, ".md") as tmp:

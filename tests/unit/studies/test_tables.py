@@ -87,7 +87,9 @@ def test_write_runs_table_csv_and_markdown(runs, tmp_path):
         "test_ndcg@10",
         "seconds_per_epoch",
         "peak_memory_gb",
+        "tpme",
     ]
+    assert csv["tpme"].null_count() == 3  # seed 10 has one run; seed 2 mixes a CPU and a GPU run
     assert csv["test_ndcg@10"].to_list() == [6.789, 4.0, 4.321]  # full precision
     lines = out_md.read_text().splitlines()
     assert len(lines) == 5 and len({len(line) for line in lines}) == 1  # header, rule, 3 rows, all aligned
@@ -97,6 +99,29 @@ def test_write_runs_table_csv_and_markdown(runs, tmp_path):
     assert "250,000" in lines[3] and "0.250" in lines[3] and "12.50" not in lines[3] and "11.00" in lines[3]
     assert lines[1].split("|")[1].startswith(":-") and lines[1].split("|")[7].endswith("-:")  # text left, numbers right
     assert not list(out_md.parent.glob(".*"))  # no temporary files left behind
+
+
+def test_tpme_compares_the_methods_adapted_to_one_target(tmp_path):
+    paths = []
+    for method, seconds, trainable, memory in [("fta", 100.0, 1_000, 10.0), ("lora", 50.0, 100, 4.0), ("frozen", 20.0, 0, 2.0)]:
+        metrics = _metrics(method, 1, 5.0, trainable, memory)
+        metrics["seconds_per_epoch"] = seconds
+        path = tmp_path / method / "metrics.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps(metrics))
+        paths.append(path)
+    pretrain = _metrics("fta", 1, 5.0, 1_000, 10.0)
+    pretrain["run"]["stage"] = "pretrain"
+    (tmp_path / "pre").mkdir()
+    (tmp_path / "pre" / "metrics.json").write_text(json.dumps(pretrain))
+    frame = write_runs_table([*paths, tmp_path / "pre" / "metrics.json"], tmp_path / "r.csv", tmp_path / "r.md")
+    scores = dict(zip(frame["method"] + frame["seconds_per_epoch"].cast(str), frame["tpme"]))
+    # fta is the worst on all three measures (1.0); frozen the best (0.0);
+    # lora: 0.45 * 30/80 + 0.1 * 100/1000 + 0.45 * 2/8
+    assert scores["fta100.0"] == pytest.approx(1.0)
+    assert scores["frozen20.0"] == pytest.approx(0.0)
+    assert scores["lora50.0"] == pytest.approx(0.45 * 30 / 80 + 0.1 * 0.1 + 0.45 * 0.25)
+    assert scores["fta1234.56"] is None  # pre-training is not part of the comparison
 
 
 def test_empty_run_list_writes_header_only(tmp_path):
