@@ -1,7 +1,9 @@
 """Transferable, parameter-efficient sequential recommendation: from raw data to the papers' tables and figures."""
 
+# The embedded default, unless --configfile names the configuration (a given file replaces it, never merges into it).
+if not workflow.overwrite_configfiles:
 
-configfile: f"{workflow.basedir}/config/config.yaml"
+    configfile: f"{workflow.basedir}/config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -54,6 +54,16 @@ def test_paper_config_dry_run(tmp_path):
     assert jobs["pretrain"] == 4 and jobs["adapt"] == 16
 
 
+def test_a_given_configfile_replaces_the_default_instead_of_merging(tmp_path):
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["datasets"] = {name: config["datasets"][name] for name in ("mind", "adressa")}
+    config["experiments"] = {"text": config["experiments"]["text"]}
+    own = tmp_path / "own.yaml"
+    own.write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(snakemake(tmp_path, "-n", "--cores", "1", "--configfile", str(own)).stdout)
+    assert jobs["generate_synthetic"] == 2 and "build_lmdb" not in jobs
+
+
 def test_slurm_profile_dry_run(tmp_path):
     out = snakemake(tmp_path, "-n", "--profile", str(REPO / "profiles/slurm")).stdout
     assert planned_jobs(out)["pretrain"] == 2
