@@ -34,8 +34,12 @@ def _write_events(path: Path, seqs: dict[str, list[str]]) -> Path:
 
 
 def _build(tmp_path: Path, ids: list[str], seqs: dict[str, list[str]], **kwargs):
-    items = _write_items(tmp_path / "items.parquet", ids)
     events = _write_events(tmp_path / "events.parquet", seqs)
+    return _run(tmp_path, _write_items(tmp_path / "items.parquet", ids), events, **kwargs)
+
+
+def _run(tmp_path: Path, items: Path, events: Path, **kwargs):
+    """build_sequences on two written tables; returns (report, items out, sequences out)."""
     out = {
         "out_items": tmp_path / "o_items.parquet",
         "out_sequences": tmp_path / "o_seqs.parquet",
@@ -78,19 +82,10 @@ def test_time_order_and_keep_case(tmp_path):
     pl.DataFrame(
         {"user_id": ["u"] * 6, "item_id": ["a", "b", "c", "d", "e", "f"], "timestamp": [5, 1, 1, 2, 3, 9]}
     ).write_parquet(events)
-    build_sequences(
-        items,
-        events,
-        out_items=tmp_path / "i.parquet",
-        out_sequences=tmp_path / "s.parquet",
-        stats=tmp_path / "st.json",
-        max_len=20,
-        lowercase_titles=False,
-    )
-    out = pl.read_parquet(tmp_path / "s.parquet")
+    _, out_items, out = _run(tmp_path, items, events, lowercase_titles=False)
     # stable time order: b, c (tie keeps file order), d, e, a, f
     assert out["sequence"].to_list() == [[2, 3, 4, 5, 1, 6]]
-    assert pl.read_parquet(tmp_path / "i.parquet")["title"][0] == "Title A"
+    assert out_items["title"][0] == "Title A"
 
 
 def test_sampling_is_seeded_and_after_filter(tmp_path):
@@ -159,11 +154,4 @@ def test_null_user_is_an_error(tmp_path):
     events = tmp_path / "events.parquet"
     pl.DataFrame({"user_id": ["u", None], "item_id": ["a", "b"], "timestamp": [1, 2]}).write_parquet(events)
     with pytest.raises(ValueError, match=r"lack user_id or timestamp, e.g. rows \[1\]"):
-        build_sequences(
-            items,
-            events,
-            out_items=tmp_path / "i.parquet",
-            out_sequences=tmp_path / "s.parquet",
-            stats=tmp_path / "st.json",
-            max_len=20,
-        )
+        _run(tmp_path, items, events)

@@ -19,7 +19,7 @@ import polars as pl
 
 from transrec.data.ingest.quarantine import Quarantine
 from transrec.data.ingest.readers import epoch_seconds, excerpt, list_files, parsed_records
-from transrec.data.ingest.tables import Ingested
+from transrec.data.ingest.tables import ITEM_SCHEMA, Ingested
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +100,7 @@ def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Inge
             "category": [categories.get(i, "") for i in titles],
             "image_key": pl.Series([None] * len(titles), dtype=pl.String),
         },
-        schema={
-            "item_id": pl.String,
-            "title": pl.String,
-            "description": pl.String,
-            "category": pl.String,
-            "image_key": pl.String,
-        },
+        schema=ITEM_SCHEMA,
     )
     interactions = pl.DataFrame(
         {"user_id": users, "item_id": item_ids, "timestamp": times, "order": range(len(users))},

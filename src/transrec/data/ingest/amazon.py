@@ -19,7 +19,7 @@ import polars as pl
 
 from transrec.data.ingest.quarantine import Quarantine
 from transrec.data.ingest.readers import epoch_seconds, excerpt, image_index, list_files, parsed_records
-from transrec.data.ingest.tables import Ingested
+from transrec.data.ingest.tables import ITEM_SCHEMA, Ingested
 
 OPTIONS: dict[str, Any] = {}
 REVIEWS = re.compile(r"(review|_5\.json(\.gz)?$)", re.IGNORECASE)
@@ -86,13 +86,7 @@ def read_metadata(
             )
     items = pl.DataFrame(
         [(asin, *row) for asin, row in rows.items()],
-        schema={
-            "item_id": pl.String,
-            "title": pl.String,
-            "description": pl.String,
-            "category": pl.String,
-            "image_key": pl.String,
-        },
+        schema=ITEM_SCHEMA,
         orient="row",
     )
     counts["missing_images"] = int(items["image_key"].is_null().sum())
