@@ -33,8 +33,9 @@ class ItemEncoder(nn.Module):
         self.image_std: tuple[float, ...] | None = None
 
     def forward(self, inputs: dict[str, Tensor]) -> Tensor:
-        """inputs: the content dict of U items -> (U, d)."""
-        return self.dtl(self.first_token(inputs))
+        """inputs: the content dict of U items, or their cached backbone outputs ("first_token") -> (U, d)."""
+        features = inputs["first_token"] if "first_token" in inputs else self.first_token(inputs)  # (U, h)
+        return self.dtl(features)
 
     def first_token(self, inputs: dict[str, Tensor]) -> Tensor:
         """inputs -> the backbone's last-layer first-token vector (U, h)."""

@@ -142,6 +142,7 @@ def run_config(config: dict, run: Run) -> dict[str, Any]:
             "precision": train.get("precision", "auto"),
             "max_steps_per_epoch": train.get("max_steps_per_epoch"),
             "compile": train.get("compile", False),
+            "cache_frozen_features": train.get("cache_frozen_features", True),
         },
         "eval": {"ks": train.get("ks", [10]), "mask_history": train.get("mask_history", True)},
         "out_dir": run.out_dir,

@@ -89,6 +89,7 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     max_steps_per_epoch: int | None = None
     compile: bool = False
+    cache_frozen_features: bool = True  # a frozen backbone runs once per run (eval mode), not at every step
 
 
 @dataclass(frozen=True)

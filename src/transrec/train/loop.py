@@ -28,6 +28,7 @@ from transrec.models.objectives import cpc_bce, inbatch_softmax, sasrec_bce
 from transrec.models.sasrec import SASRec
 from transrec.models.transrec import TransRec, count_parameters
 from transrec.train import checkpoint, distributed
+from transrec.train.feature_cache import backbone_is_frozen, cache_first_tokens
 from transrec.train.config import RunConfig
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,10 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
     # --- data
     content = build_content(run.data.content.kind, run.data.content.path, run.data.items,
                             item_encoder.image_mean, item_encoder.image_std)
+    cached = run.train.cache_frozen_features and backbone_is_frozen(item_encoder)
+    if cached:
+        content = cache_first_tokens(item_encoder, content, batch_size=run.eval.item_batch, device=device, dtype=amp)
+        log.info("frozen %s backbone: features of %d items computed once", run.encoder.kind, content.num_items)
     dataset = TrainingSet(split, content, num_items, run.model.max_len, seed=run.train.seed,
                           negatives=run.objective != "inbatch", inbatch=run.objective == "inbatch")
     sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank, shuffle=True, seed=run.train.seed)
@@ -192,6 +197,7 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
         "device": device.type,
         "precision": "bf16" if amp is not None else "fp32",
         "world_size": world.size,
+        "cached_item_features": cached,
     }
     if world.main:
         write_json(out / "metrics.json", metrics)
