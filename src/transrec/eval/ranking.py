@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import torch
@@ -90,8 +90,13 @@ def encode_item_rows(
     device: str | torch.device = "cpu",
     dtype: torch.dtype | None = None,
     num_workers: int = 0,
+    encode: Callable[[dict[str, Tensor]], Tensor] | None = None,
 ) -> Tensor:
-    """model.encode_items of item_idx start..stop-1: (stop - start, d) float32 on `device` (eval mode, no grad)."""
+    """`encode` (default model.encode_items) of item_idx start..stop-1: (stop - start, d) float32 on `device`.
+
+    Runs in eval mode without gradients; `encode` may be another function of the model's inputs (e.g. first_token).
+    """
+    encode = encode or model.encode_items
     device = torch.device(device)
     loader = DataLoader(
         _IndexBatches(content, start, stop, batch_size),
@@ -103,7 +108,7 @@ def encode_item_rows(
     with _eval_mode(model), _autocast(device, dtype):
         for inputs in loader:
             inputs = {key: value.to(device, non_blocking=True) for key, value in inputs.items()}
-            rows.append(model.encode_items(inputs).float())  # (B, d)
+            rows.append(encode(inputs).float())  # (B, d)
     if not rows:
         raise ValueError(f"no items in [{start}, {stop})")
     return torch.cat(rows)

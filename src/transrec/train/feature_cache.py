@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import Tensor
 
+from transrec.eval.ranking import encode_item_rows
 from transrec.models.item_encoders import ItemEncoder
 
 
@@ -29,19 +28,16 @@ def backbone_is_frozen(encoder: ItemEncoder) -> bool:
     return encoder.kind != "id" and not any(p.requires_grad for p in encoder.backbone.parameters())
 
 
-@torch.no_grad()
 def cache_first_tokens(
-    encoder: ItemEncoder, content, *, batch_size: int, device: torch.device, dtype: torch.dtype | None
+    encoder: ItemEncoder,
+    content,
+    *,
+    batch_size: int,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    num_workers: int = 0,
 ) -> FeatureContent:
     """Run the frozen backbone once over every item (eval mode: no dropout) and keep its first-token vectors."""
-    was_training = encoder.training
-    encoder.eval()
-    rows = [torch.zeros(1, encoder.hidden_size)]
-    autocast = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-    with autocast:
-        for start in range(1, content.num_items + 1, batch_size):
-            idx = torch.arange(start, min(start + batch_size, content.num_items + 1))
-            inputs = {key: value.to(device) for key, value in content(idx).items()}
-            rows.append(encoder.first_token(inputs).float().cpu())  # (b, h)
-    encoder.train(was_training)
-    return FeatureContent(torch.cat(rows))  # (N+1, h)
+    features = encode_item_rows(encoder, content, 1, content.num_items + 1, batch_size=batch_size, device=device,
+                                dtype=dtype, num_workers=num_workers, encode=encoder.first_token)  # (N, h)
+    return FeatureContent(torch.cat([features.new_zeros(1, features.shape[1]), features]).cpu())  # (N+1, h)

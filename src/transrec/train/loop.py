@@ -98,7 +98,8 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
                             item_encoder.image_mean, item_encoder.image_std)
     cached = run.train.cache_frozen_features and backbone_is_frozen(item_encoder)
     if cached:
-        content = cache_first_tokens(item_encoder, content, batch_size=run.eval.item_batch, device=device, dtype=amp)
+        content = cache_first_tokens(item_encoder, content, batch_size=run.eval.item_batch, device=device, dtype=amp,
+                                     num_workers=run.train.num_workers)
         log.info("frozen %s backbone: features of %d items computed once", run.encoder.kind, content.num_items)
     dataset = TrainingSet(split, content, num_items, run.model.max_len, seed=run.train.seed,
                           negatives=run.objective != "inbatch", inbatch=run.objective == "inbatch")
