@@ -170,18 +170,8 @@ def training_inputs(wildcards):
 
 def source_checkpoint(wildcards):
     """The source run's best checkpoint an adaptation starts from (none for NoPT)."""
-    if wildcards.start == grid.NOPT:
-        return []
-    source = grid.Run(
-        "pretrain",
-        wildcards.start,
-        wildcards.encoder,
-        wildcards.objective,
-        "fta",
-        grid.NOPT,
-        int(wildcards.seed),
-    )
-    return [f"{source.out_dir}/best.pt"]
+    source = grid.init_checkpoint(run_of(wildcards, "adapt"))
+    return [source] if source else []
 
 
 def python_executable():
@@ -192,7 +182,10 @@ def python_executable():
 
 
 def train_launcher(wildcards, threads):
-    """`python -m` on one device, torchrun (DDP) when train.gpus > 1."""
+    """`python -m` on one device, torchrun (DDP) when train.gpus > 1.
+
+    Takes `threads` so Snakemake resolves it at job time and does not record it: moving the venv reruns nothing.
+    """
     gpus = config.get("train", {}).get("gpus", 1)
     python = python_executable()
     if gpus > 1:

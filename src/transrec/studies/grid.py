@@ -78,6 +78,14 @@ def expand_runs(config: dict) -> list[Run]:
     return list(runs)
 
 
+def init_checkpoint(run: Run) -> str | None:
+    """The best.pt of the source pre-training an adaptation starts from; None for NoPT and pre-training."""
+    if run.start == NOPT:
+        return None
+    source = Run("pretrain", run.start, run.encoder, run.objective, "fta", NOPT, run.seed)
+    return f"{source.out_dir}/best.pt"
+
+
 def metrics_targets(config: dict) -> list[str]:
     """The metrics.json of every run, in a stable order."""
     return [f"{run.out_dir}/metrics.json" for run in expand_runs(config)]
@@ -110,7 +118,6 @@ def run_config(config: dict, run: Run) -> dict[str, Any]:
     also_train = method.pop("also_train", ["dtl", "user_encoder"])
     if run.stage == "pretrain":
         also_train = ["item_encoder", "dtl", "user_encoder"]
-    init = None if run.start == NOPT else f"{Run('pretrain', run.start, run.encoder, run.objective, 'fta', NOPT, run.seed).out_dir}/best.pt"
     train = dict(config.get("train", {}))
     batch_size = modality.get("batch_size", {}).get(run.stage, 32)
     return canonical({
@@ -130,7 +137,7 @@ def run_config(config: dict, run: Run) -> dict[str, Any]:
         "objective": run.objective,
         "method": method,
         "also_train": also_train,
-        "init_checkpoint": init,
+        "init_checkpoint": init_checkpoint(run),
         "optim": {"lr": modality.get("lr", {}), "weight_decay": 0.0, "grad_clip": train.get("grad_clip")},
         "train": {
             "epochs": train.get("epochs", 10),
