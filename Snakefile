@@ -14,6 +14,7 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/translate.smk"
 include: "workflow/rules/sequences.smk"
 include: "workflow/rules/images.smk"
+include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/studies.smk"
 
@@ -24,6 +25,7 @@ rule all:
         data_targets,
         "results/tables/runs.md",
         "results/figures/learning_curves.png",
+        study_targets,
 
 
 rule data:

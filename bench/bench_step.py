@@ -1,4 +1,4 @@
-"""Time one training step (forward + backward + Adam) of BERT-base + SASRec: our batching vs the released code's."""
+"""Time one training step (forward + backward + Adam) of BERT-base + SASRec for every method; ours vs the released code's."""
 
 from __future__ import annotations
 
@@ -33,7 +33,29 @@ VARIANTS = {
     "ours_fp32": "ablation: `ours` without bf16 autocast (isolates what batching + SDPA give)",
     "naive": "every slot incl. padding and duplicates (B*(L+1)*2 titles), padded to max_tokens, fp32, eager attention",
 }
-LR = {"item_encoder": 5e-5, "dtl": 1e-4, "user_encoder": 1e-4}  # PROTOCOL.md §Model: text defaults
+LR = {"item_encoder": 5e-5, "dtl": 1e-4, "user_encoder": 1e-4, "adapters": 1e-4}  # PROTOCOL.md §Model: text defaults
+# name -> (method spec, also_train): the Adapter4Rec recipe trains only the new modules (PROTOCOL.md §Methods)
+METHODS = {
+    "fta": ({"kind": "fta"}, []),
+    "frozen": ({"kind": "frozen"}, ["dtl", "user_encoder"]),
+    "ftn_top1": ({"kind": "ftn", "n": 1}, ["dtl", "user_encoder"]),
+    "houlsby": ({"kind": "houlsby"}, []),
+    "pfeiffer": ({"kind": "pfeiffer"}, []),
+    "parallel": ({"kind": "parallel_adapter"}, []),
+    "houlsby_plus": ({"kind": "houlsby_plus"}, []),
+    "compacter": ({"kind": "compacter"}, []),
+    "kadapter": ({"kind": "kadapter"}, []),
+    "lora": ({"kind": "lora"}, []),
+    "prompt": ({"kind": "prompt", "n": 10}, []),
+    "ln_tuning": ({"kind": "ln_tuning"}, []),
+    "bitfit": ({"kind": "bitfit"}, []),
+}
+SIZES = {  # --size: BERT shapes (random weights)
+    "base": {},  # BERT-base: 12 x 768, the reference shape
+    "small": {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 1024},
+    "tiny": {"vocab_size": 1000, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+             "intermediate_size": 37, "max_position_embeddings": 64},
+}
 
 
 @dataclass
@@ -106,13 +128,9 @@ def build_model(encoder_config: BertConfig, attn: str, d_model: int, max_len: in
 
 
 def encode(model: TransRec, ids: torch.Tensor, mask: torch.Tensor, trains_encoder: bool) -> torch.Tensor:
-    """(U, T) tokens -> (U, d); a frozen backbone runs without a graph."""
-    inputs = {"input_ids": ids, "attention_mask": mask}
-    if trains_encoder:
-        return model.encode_items(inputs)
-    with torch.no_grad():
-        first = model.item_encoder.first_token(inputs)  # (U, h)
-    return model.item_encoder.dtl(first)
+    """(U, T) tokens -> (U, d); the item encoder itself runs every stage below its lowest trainable one without a
+    graph (a frozen backbone entirely)."""
+    return model.encode_items({"input_ids": ids, "attention_mask": mask})
 
 
 def ours_step(model: TransRec, batch: dict, trains_encoder: bool, device: str, bf16: bool = True) -> torch.Tensor:
@@ -152,13 +170,14 @@ def run_case(args, cat: Catalogue, encoder_config: BertConfig, method: str, batc
     device = args.device
     ours = variant.startswith("ours")
     model = build_model(encoder_config, "sdpa" if ours else "eager", args.d_model, args.max_len, device)
-    also_train = [] if method == "fta" else ["dtl", "user_encoder"]
-    groups = prepare_trainable(model, build_method({"kind": method}), also_train)
+    spec, also_train = METHODS[method]
+    groups = prepare_trainable(model, build_method(spec), also_train)
     fused = ours and device == "cuda"
     optimiser = torch.optim.Adam([{"params": p, "lr": LR[g]} for g, p in groups.items()], fused=fused or None)
-    trains_encoder = method == "fta"
+    # the backbone runs fwd + bwd when anything inside it (or before it: a prompt) trains
+    trains_encoder = model.item_encoder.graph_start() <= len(model.item_encoder.layers())
     model.train()
-    if not trains_encoder and ours:
+    if method == "frozen" and ours:
         model.item_encoder.backbone.eval()  # a frozen encoder's dropout only adds noise
     step_fn = {"ours": ours_step, "ours_fp32": ours_fp32_step, "naive": naive_step}[variant]
     if args.compile and ours:
@@ -169,15 +188,26 @@ def run_case(args, cat: Catalogue, encoder_config: BertConfig, method: str, batc
     prep = ours_inputs if ours else naive_inputs
     batches = [prep(cat, raw, device) for raw in raws]
 
-    def one_step(i: int) -> torch.Tensor:
-        loss = step_fn(model, batches[i % len(batches)], trains_encoder, device)
+    saved = [0]
+
+    def count_saved(tensor: torch.Tensor) -> torch.Tensor:
+        saved[0] += tensor.numel() * tensor.element_size()
+        return tensor
+
+    def one_step(i: int, measure: bool = False) -> torch.Tensor:
+        if measure:  # bytes autograd keeps for backward: the activation memory, measurable on any device
+            saved[0] = 0
+            with torch.autograd.graph.saved_tensors_hooks(count_saved, lambda t: t):
+                loss = step_fn(model, batches[i % len(batches)], trains_encoder, device)
+        else:
+            loss = step_fn(model, batches[i % len(batches)], trains_encoder, device)
         loss.backward()
         optimiser.step()
         optimiser.zero_grad(set_to_none=True)
         return loss.detach()
 
     # every pre-built batch is seen once before timing: a first-seen shape (U varies) costs extra kernel selection
-    warm_losses = [one_step(i) for i in range(max(args.warmup, args.batches))]
+    warm_losses = [one_step(i, measure=i == 0) for i in range(max(args.warmup, args.batches))]
     if not all(torch.isfinite(x) for x in warm_losses):  # e.g. NaN from all-masked attention rows
         raise RuntimeError(f"non-finite loss in {variant}/{method}/B={batch_size}: {[float(x) for x in warm_losses]}")
     if device == "cuda":
@@ -209,6 +239,7 @@ def run_case(args, cat: Catalogue, encoder_config: BertConfig, method: str, batc
         "encoder_tflop_per_step": flops / 1e12, "achieved_tflop_s": flops / (ms / 1000) / 1e12,
         "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None,
         "trainable_params": sum(p.numel() for ps in groups.values() for p in ps),
+        "saved_activations_mib": saved[0] / 2**20,  # first batch; the same batch for every method
         "compiled": bool(args.compile and ours),
     }
     del model, optimiser, batches
@@ -217,24 +248,39 @@ def run_case(args, cat: Catalogue, encoder_config: BertConfig, method: str, batc
     return row
 
 
+def add_ratios_to_fta(rows: list[dict]) -> None:
+    """time_vs_fta, time_p10_vs_fta, saved_vs_fta: each row over FTA's row of the same batch and variant (same run)."""
+    fta = {(r["batch"], r["variant"]): r for r in rows if r["method"] == "fta"}
+    for r in rows:
+        ref = fta.get((r["batch"], r["variant"]))
+        if ref is not None:
+            r["time_vs_fta"] = r["ms_per_step"] / ref["ms_per_step"]
+            r["time_p10_vs_fta"] = r["ms_p10"] / ref["ms_p10"]  # steadier than the median on a shared CPU
+            r["saved_vs_fta"] = r["saved_activations_mib"] / ref["saved_activations_mib"]
+
+
 def print_table(rows: list[dict]) -> None:
-    """One line per case plus the naive/ours ratio."""
-    head = f"{'method':7} {'B':>3} {'variant':9} {'ms/step':>9} {'users/s':>9} {'peak GiB':>9} {'titles':>7} {'tokens':>8} {'TFLOP/s':>8} {'naive/ours':>10}"
+    """One line per case plus the naive/ours ratio and the ratios to FTA."""
+    head = (f"{'method':12} {'B':>3} {'variant':9} {'ms/step':>9} {'vs FTA':>7} {'saved MiB':>9} {'vs FTA':>7} "
+            f"{'trainable':>11} {'peak GiB':>9} {'titles':>7} {'naive/ours':>10}")
     print(head)
     print("-" * len(head))
     for r in rows:
         mem = f"{r['peak_mem_gib']:.2f}" if r["peak_mem_gib"] is not None else "-"
         ratio = f"{r['naive_over_ours']:.2f}x" if "naive_over_ours" in r else ""
-        print(f"{r['method']:7} {r['batch']:>3} {r['variant']:9} {r['ms_per_step']:>9.1f} {r['users_per_s']:>9.0f} "
-              f"{mem:>9} {r['titles_encoded']:>7.0f} {r['tokens_processed']:>8.0f} {r['achieved_tflop_s']:>8.2f} {ratio:>10}")
+        t_fta = f"{r['time_vs_fta']:.2f}" if "time_vs_fta" in r else ""
+        s_fta = f"{r['saved_vs_fta']:.2f}" if "saved_vs_fta" in r else ""
+        print(f"{r['method']:12} {r['batch']:>3} {r['variant']:9} {r['ms_per_step']:>9.1f} {t_fta:>7} "
+              f"{r['saved_activations_mib']:>9.1f} {s_fta:>7} {r['trainable_params']:>11,} {mem:>9} "
+              f"{r['titles_encoded']:>7.0f} {ratio:>10}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cuda", "cpu"])
-    p.add_argument("--tiny", action="store_true", help="a 2-layer width-32 encoder (CPU smoke test)")
+    p.add_argument("--size", default="base", choices=list(SIZES), help="BERT shape: base (reference), small (CPU)")
     p.add_argument("--batch", type=int, nargs="+", default=[32, 64])
-    p.add_argument("--methods", nargs="+", default=["fta", "frozen"], choices=["fta", "frozen"])
+    p.add_argument("--methods", nargs="+", default=["fta", "frozen"], choices=[*METHODS, "all"])
     p.add_argument("--variants", nargs="+", default=["ours", "naive"], choices=list(VARIANTS))
     p.add_argument("--max-len", type=int, default=20)
     p.add_argument("--max-tokens", type=int, default=30)
@@ -252,28 +298,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
-    if args.tiny:
-        encoder_config = BertConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                    intermediate_size=37, max_position_embeddings=64)
-    else:
-        encoder_config = BertConfig()  # BERT-base: 12 x 768, random weights
+    if "all" in args.methods:
+        args.methods = list(METHODS)
+    encoder_config = BertConfig(**SIZES[args.size])
     cat = make_catalogue(args.num_items, args.max_tokens, encoder_config.vocab_size, args.zipf, args.seed)
     rows = []
     for method in args.methods:
         for batch_size in args.batch:
-            case = {v: run_case(args, cat, encoder_config, method, batch_size, v) for v in args.variants}
+            # the released code's way only exists for fta / frozen
+            variants = [v for v in args.variants if v != "naive" or method in ("fta", "frozen")]
+            case = {v: run_case(args, cat, encoder_config, method, batch_size, v) for v in variants}
             if {"ours", "naive"} <= set(case):
                 case["naive"]["naive_over_ours"] = case["naive"]["ms_per_step"] / case["ours"]["ms_per_step"]
             rows += case.values()
+    add_ratios_to_fta(rows)
     print_table(rows)
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "cpu"
     report = {
         "device": device_name, "torch": torch.__version__, "transformers": transformers.__version__,
-        "python": sys.version.split()[0], "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "encoder": "tiny" if args.tiny else "bert-base (random weights)",
+        "python": sys.version.split()[0], "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "encoder": f"bert-{args.size} (random weights)",
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "variants": VARIANTS, "flops_formula": FLOPS_FORMULA, "results": rows,
     }
-    out = args.out or Path(__file__).parent / "out" / f"bench_step_{args.device}{'_tiny' if args.tiny else ''}.json"
+    out = args.out or Path(__file__).parent / "out" / f"bench_step_{args.device}_{args.size}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}")

@@ -45,7 +45,7 @@ def test_default_config_dry_run_plans_every_stage(tmp_path):
     assert jobs["generate_synthetic"] == 4 and jobs["pretrain"] == 2
 
 
-def test_paper_config_dry_run(tmp_path):
+def test_paper_config_dry_run(tmp_path, paper_hub_cache):
     for name in ("mind", "adressa", "hm", "amazon_clothing"):
         (tmp_path / "data" / "raw" / name).mkdir(parents=True)
     out = snakemake(tmp_path, "-n", "--cores", "2", "--configfile", str(REPO / "config/paper.yaml")).stdout

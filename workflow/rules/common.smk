@@ -7,21 +7,28 @@ from snakemake.utils import validate
 
 from transrec.studies import grid
 
+# Defaults live in the schema only: validation fills them in, so nothing below falls back to a value of its own.
 validate(config, "../schemas/config.schema.yaml")
-grid.check_references(config)
+grid.check_config(config)  # everything a run needs, before the first job
 
 RUNS = grid.expand_runs(config)
 DATASETS = list(config["datasets"])
+PRETRAIN_DIR = grid.RUN_DIRS["pretrain"]
+ADAPT_DIR = grid.RUN_DIRS["adapt"]
+BASELINE_DIR = grid.RUN_DIRS["baseline"]
+# only configured study names: results/tables/runs.md stays the runs table's
+STUDY_NAMES = "|".join(config["studies"]) or "(?!)"
 
 
 wildcard_constraints:
-    dataset="[a-z][a-z0-9_]*",
+    dataset="[a-z][a-z0-9_]*(@0\.[0-9]+)?",
     encoder="[a-z][a-z0-9_]*",
-    objective="sasrec|cpc|inbatch",
+    objective="[a-z][a-z0-9_]*",
     method="[a-z][a-z0-9_]*",
-    start="[a-z][a-z0-9_]*",
+    start="[a-z][a-z0-9_]*(@0\.[0-9]+)?",
     seed=r"\d+",
     fraction=r"0\.\d+|1\.0",
+    study=STUDY_NAMES,
 
 
 def dataset_config(wildcards):
@@ -37,7 +44,7 @@ def dataset_format(wildcards):
 def raw_dir(wildcards):
     """The raw files of a dataset: generated synthetic data or the configured folder."""
     settings = dataset_config(wildcards)
-    if settings.get("source", "synthetic") == "synthetic":
+    if settings["source"] == "synthetic":
         return f"data/synthetic/{wildcards.dataset}"
     return settings["raw_dir"]
 
@@ -47,17 +54,23 @@ def synthetic_settings(wildcards):
     settings = dataset_config(wildcards)
     return {
         "dataset_format": settings["format"],
-        "scale": settings.get("synthetic_scale", "tiny"),
-        "seed": config.get("seed", 42),
+        "scale": settings["synthetic_scale"],
+        "seed": config["seed"],
     }
 
 
 def ingest_options(wildcards):
-    """Format-specific ingest options."""
+    """Ingest options: the malformed-row limit, file names, and the format's own (history limit, duplicates)."""
     settings = dataset_config(wildcards)
+    options = {
+        "max_bad_fraction": settings["max_bad_fraction"],
+        "files": settings["files"],
+    }
     if settings["format"] == "mind":
-        return {"history_limit": settings.get("history_limit", 23)}
-    return {}
+        options["history_limit"] = settings["history_limit"]
+    if settings["format"] in ("hm", "adressa", "amazon"):
+        options["duplicates"] = settings["duplicates"]
+    return options
 
 
 def item_table(wildcards):
@@ -78,7 +91,7 @@ def translation_settings(wildcards):
 def image_report(wildcards):
     """The LMDB report, which the sequences stage reads to drop items without images (policy drop)."""
     settings = dataset_config(wildcards)
-    if settings["modality"] == "image":
+    if settings["modality"] in ("image", "multimodal"):
         return [f"results/images/{wildcards.dataset}/image_report.tsv"]
     return []
 
@@ -88,17 +101,17 @@ def sequence_settings(wildcards):
     settings = dataset_config(wildcards)
     return {
         "max_len": settings["max_len"],
-        "min_interactions": settings.get("min_interactions", 5),
-        "sample_users": settings.get("sample_users"),
-        "seed": config.get("seed", 42),
+        "min_interactions": settings["min_interactions"],
+        "sample_users": settings["sample_users"],
+        "seed": config["seed"],
         "lowercase_titles": settings["modality"] == "text",
-        "drop_missing_images": settings.get("images", {}).get("policy") == "drop",
+        "drop_missing_images": settings["images"]["policy"] == "drop",
     }
 
 
 def image_settings(wildcards):
     """LMDB image store settings of a dataset."""
-    return dataset_config(wildcards).get("images", {})
+    return dataset_config(wildcards)["images"]
 
 
 def encoder_config(wildcards):
@@ -124,53 +137,71 @@ def data_targets(wildcards):
     targets = []
     for dataset, settings in config["datasets"].items():
         targets.append(f"results/split/{dataset}/split.parquet")
-        if settings["modality"] == "image":
+        if settings["modality"] in ("image", "multimodal"):
             targets.append(f"results/images/{dataset}/verify.json")
-        for fraction in config.get("subsample", {}).get("fractions", []):
+        for fraction in config["subsample"]["fractions"]:
             targets.append(f"results/subsample/{dataset}/{fraction}/split.parquet")
     return targets
 
 
-def run_of(wildcards, stage):
-    """The grid.Run named by a rule's wildcards."""
-    return grid.Run(
-        stage=stage,
-        dataset=wildcards.dataset,
-        encoder=wildcards.encoder,
-        objective=wildcards.objective,
-        method=getattr(wildcards, "method", "fta"),
-        start=getattr(wildcards, "start", grid.NOPT),
-        seed=int(wildcards.seed),
-    )
-
-
 def pretrain_run_config(wildcards):
     """The run.json contents of a pre-training run."""
-    return grid.run_config(config, run_of(wildcards, "pretrain"))
+    return grid.run_config(config, grid.Run.from_wildcards("pretrain", wildcards))
 
 
 def adapt_run_config(wildcards):
     """The run.json contents of an adaptation run."""
-    return grid.run_config(config, run_of(wildcards, "adapt"))
+    return grid.run_config(config, grid.Run.from_wildcards("adapt", wildcards))
 
 
-def training_inputs(wildcards):
-    """Split, items, item content and encoder weights a run reads."""
-    inputs = {
+def baseline_run_config(wildcards):
+    """What an untrained baseline reads."""
+    return grid.run_config(config, grid.Run.from_wildcards("baseline", wildcards))
+
+
+def baseline_inputs(wildcards):
+    """The target's split and items a baseline ranks."""
+    return {
         "split": f"results/split/{wildcards.dataset}/split.parquet",
         "sequence_items": f"results/sequences/{wildcards.dataset}/items.parquet",
     }
-    content = grid.content_path(config, wildcards.dataset, wildcards.encoder)
-    if content:
-        inputs["content"] = content
+
+
+def training_inputs(wildcards):
+    """Split, items, item content, encoder weights and hidden-state stores a run reads."""
+    stage = "adapt" if hasattr(wildcards, "method") else "pretrain"
+    return grid.run_inputs(config, grid.Run.from_wildcards(stage, wildcards))
+
+
+def feature_store_inputs(wildcards):
+    """What a hidden-state store is computed from: the sequence items, their content, a random encoder's weights."""
+    inputs = {
+        "sequence_items": f"results/sequences/{wildcards.dataset}/items.parquet",
+        "content": grid.content_path(config, wildcards.dataset, wildcards.encoder),
+    }
     if "random_init" in config["encoders"][wildcards.encoder]:
         inputs["encoder"] = f"results/encoders/{wildcards.encoder}"
     return inputs
 
 
+def feature_store_settings(wildcards):
+    """The encoder's modality and location, and the device, of a store build."""
+    spec = encoder_config(wildcards)
+    if spec["kind"] not in ("text", "image"):
+        raise ValueError(
+            f"encoders.{wildcards.encoder}: a hidden-state store is built per text or image encoder"
+        )
+    return {
+        "modality": spec["kind"],
+        "path": grid.encoder_location(config, wildcards.encoder),
+        "batch_size": 64,
+        "device": config["train"]["device"],
+    }
+
+
 def source_checkpoint(wildcards):
     """The source run's best checkpoint an adaptation starts from (none for NoPT)."""
-    source = grid.init_checkpoint(run_of(wildcards, "adapt"))
+    source = grid.init_checkpoint(grid.Run.from_wildcards("adapt", wildcards))
     return [source] if source else []
 
 
@@ -186,7 +217,7 @@ def train_launcher(wildcards, threads):
 
     Takes `threads` so Snakemake resolves it at job time and does not record it: moving the venv reruns nothing.
     """
-    gpus = config.get("train", {}).get("gpus", 1)
+    gpus = config["train"]["gpus"]
     python = python_executable()
     if gpus > 1:
         return f"{python} -m torch.distributed.run --standalone --nproc_per_node {gpus} -m transrec.train"
@@ -195,9 +226,34 @@ def train_launcher(wildcards, threads):
 
 def training_gpus(wildcards):
     """GPUs a training job asks the scheduler for."""
-    return config.get("train", {}).get("gpus", 1)
+    return config["train"]["gpus"]
 
 
 def all_metrics(wildcards):
     """metrics.json of every run of every experiment."""
     return grid.metrics_targets(config)
+
+
+def study_metrics(wildcards):
+    """metrics.json of every run of one study."""
+    return grid.study_metrics(config, wildcards.study)
+
+
+def study_spec(wildcards):
+    """One study's config entry (its caption, layout and what it varies)."""
+    return grid.canonical(config["studies"][wildcards.study])
+
+
+def method_kinds(wildcards):
+    """The plug-in kind of each method the study lists."""
+    return {m: config["methods"][m]["kind"] for m in config["studies"][wildcards.study]["methods"]}
+
+
+def dataset_modalities(wildcards):
+    """The modality of every dataset."""
+    return {name: spec["modality"] for name, spec in config["datasets"].items()}
+
+
+def study_targets(wildcards):
+    """The table or figure of every study."""
+    return grid.study_outputs(config)

@@ -28,6 +28,8 @@ rule build_lmdb:
 rule verify_lmdb:
     input:
         lmdb="results/images/{dataset}/images.lmdb",
+        item_table="results/ingest/{dataset}/items.parquet",
+        report="results/images/{dataset}/image_report.tsv",
     output:
         out_json="results/images/{dataset}/verify.json",
     log:
@@ -38,6 +40,8 @@ rule verify_lmdb:
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        settings=image_settings,
     script:
         "../scripts/verify_lmdb.py"
 

@@ -58,7 +58,7 @@ rule subsample_users:
         mem_mb=4000,
         runtime=10,
     params:
-        seed=config.get("seed", 42),
+        seed=config["seed"],
     script:
         "../scripts/subsample_users.py"
 
@@ -78,8 +78,6 @@ rule tokenize_titles:
         runtime=30,
     params:
         tokenizer=tokenizer_location,
-        max_tokens=lookup(
-            dpath="encoders/{encoder}/max_tokens", within=config, default=30
-        ),
+        max_tokens=lookup(dpath="encoders/{encoder}/max_tokens", within=config),
     script:
         "../scripts/tokenize_titles.py"

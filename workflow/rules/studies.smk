@@ -43,3 +43,58 @@ rule plot_learning_curves:
         runtime=5,
     script:
         "../scripts/plot_learning_curves.py"
+
+
+rule make_study_table:
+    input:
+        metrics=study_metrics,
+    output:
+        out_csv=report(
+            "results/tables/{study}.csv",
+            caption="../report/study.rst",
+            category="Studies",
+            subcategory="{study}",
+        ),
+        out_md="results/tables/{study}.md",
+        out_tex="results/tables/{study}.tex",
+    log:
+        "logs/make_study_table/{study}.log",
+    conda:
+        "../../envs/plots.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        study=study_spec,
+        method_kinds=method_kinds,
+        modalities=dataset_modalities,
+    script:
+        "../scripts/make_study_table.py"
+
+
+rule plot_study_figure:
+    input:
+        metrics=study_metrics,
+    output:
+        out_png=report(
+            "results/figures/{study}.png",
+            caption="../report/study.rst",
+            category="Studies",
+            subcategory="{study}",
+        ),
+        out_pdf="results/figures/{study}.pdf",
+    log:
+        "logs/plot_study_figure/{study}.log",
+    conda:
+        "../../envs/plots.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        study=study_spec,
+        method_kinds=method_kinds,
+        modalities=dataset_modalities,
+    script:
+        "../scripts/plot_study_figure.py"

@@ -3,7 +3,7 @@
 
 rule write_pretrain_config:
     output:
-        run="results/runs/pretrain/{dataset}/{encoder}/{objective}/{seed}/run.json",
+        run=f"{PRETRAIN_DIR}/run.json",
     log:
         "logs/write_run_config/pretrain_{dataset}_{encoder}_{objective}_{seed}.log",
     conda:
@@ -20,7 +20,7 @@ rule write_pretrain_config:
 
 rule write_adapt_config:
     output:
-        run="results/runs/adapt/{dataset}/{encoder}/{objective}/{method}/{start}/{seed}/run.json",
+        run=f"{ADAPT_DIR}/run.json",
     log:
         "logs/write_run_config/adapt_{dataset}_{encoder}_{objective}_{method}_{start}_{seed}.log",
     conda:
@@ -38,10 +38,10 @@ rule write_adapt_config:
 rule pretrain:
     input:
         unpack(training_inputs),
-        run="results/runs/pretrain/{dataset}/{encoder}/{objective}/{seed}/run.json",
+        run=f"{PRETRAIN_DIR}/run.json",
     output:
-        metrics="results/runs/pretrain/{dataset}/{encoder}/{objective}/{seed}/metrics.json",
-        best="results/runs/pretrain/{dataset}/{encoder}/{objective}/{seed}/best.pt",
+        metrics=f"{PRETRAIN_DIR}/metrics.json",
+        best=f"{PRETRAIN_DIR}/best.pt",
     log:
         "logs/pretrain/{dataset}_{encoder}_{objective}_{seed}.log",
     benchmark:
@@ -62,11 +62,11 @@ rule pretrain:
 rule adapt:
     input:
         unpack(training_inputs),
-        run="results/runs/adapt/{dataset}/{encoder}/{objective}/{method}/{start}/{seed}/run.json",
+        run=f"{ADAPT_DIR}/run.json",
         source=source_checkpoint,
     output:
-        metrics="results/runs/adapt/{dataset}/{encoder}/{objective}/{method}/{start}/{seed}/metrics.json",
-        best="results/runs/adapt/{dataset}/{encoder}/{objective}/{method}/{start}/{seed}/best.pt",
+        metrics=f"{ADAPT_DIR}/metrics.json",
+        best=f"{ADAPT_DIR}/best.pt",
     log:
         "logs/adapt/{dataset}_{encoder}_{objective}_{method}_{start}_{seed}.log",
     benchmark:
@@ -82,3 +82,22 @@ rule adapt:
         launcher=train_launcher,
     shell:
         "{params.launcher} {input.run} --threads {threads} > {log} 2>&1"
+
+
+rule evaluate_baseline:
+    input:
+        unpack(baseline_inputs),
+    output:
+        metrics=f"{BASELINE_DIR}/metrics.json",
+    log:
+        "logs/evaluate_baseline/{dataset}_{method}_{seed}.log",
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        spec=baseline_run_config,
+    script:
+        "../scripts/evaluate_baseline.py"

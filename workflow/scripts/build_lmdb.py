@@ -1,10 +1,9 @@
 """Build a dataset's LMDB image store in a work folder (resumable), then move it into place."""
 
-import os
-import shutil
 from pathlib import Path
 
 from transrec.data.images import build_lmdb
+from transrec.io import replace_dir
 from transrec.logs import log_to_file
 
 with log_to_file(snakemake.log[0]):
@@ -18,5 +17,4 @@ with log_to_file(snakemake.log[0]):
         workers=snakemake.threads,
         **snakemake.params.settings,
     )
-    shutil.rmtree(snakemake.output.lmdb, ignore_errors=True)
-    os.replace(work, snakemake.output.lmdb)
+    replace_dir(work, snakemake.output.lmdb)  # copy + rename when data/ and results/ are on different filesystems

@@ -1,4 +1,4 @@
-"""Item content: turn a batch of item_idx into the item encoder's inputs (token ids, pixels or ids)."""
+"""Item content: turn a batch of item_idx into the item encoder's inputs (token ids, pixels, ids, stored states)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import polars as pl
 import torch
 from torch import Tensor
 
-__all__ = ["TextContent", "ImageContent", "IdContent", "ItemContent", "build_content"]
+__all__ = ["TextContent", "ImageContent", "IdContent", "ItemContent", "build_content", "MultimodalContent",
+           "StoreContent", "build_multimodal_content", "build_store_content"]
 
 
 class TextContent:
@@ -149,3 +150,80 @@ def _decode(data: bytes) -> Any:
     from transrec.data.images import decode_image
 
     return decode_image(data)
+
+
+class MultimodalContent:
+    """A multimodal item carries every modality's content: the parts' dicts merged (their keys never collide)."""
+
+    kind = "multimodal"
+
+    def __init__(self, parts: dict[str, Any]) -> None:
+        counts = {name: part.num_items for name, part in parts.items()}
+        if len(set(counts.values())) != 1:
+            raise ValueError(f"multimodal content parts disagree on the item count: {counts}")
+        self.parts = parts
+        self.num_items = next(iter(counts.values()))
+        # all parts precomputed: as cheap as one feature table (the full-softmax objective accepts it)
+        self.kind = "features" if all(p.kind == "features" for p in parts.values()) else "multimodal"
+
+    def __call__(self, idx: Tensor) -> dict[str, Tensor]:
+        """Every part's content of `idx` (U,), in one dict."""
+        merged: dict[str, Tensor] = {}
+        for part in self.parts.values():
+            merged.update(part(idx))
+        return merged
+
+
+class StoreContent:
+    """Item content read from a hidden-state store (transrec.data.features): no backbone runs.
+
+    layers given: {"<modality>_states": (U, K, w) float16}, IISAN's kept states; layers None: {key: (U, w) float32},
+    the backbone output the frozen baseline reads (key "first_token", or "<modality>_first_token" in a multimodal item).
+    """
+
+    kind = "features"  # precomputed: no backbone runs
+
+    def __init__(self, store_path: str | os.PathLike, key: str, layers: Sequence[int] | None = None) -> None:
+        from transrec.data.features import FeatureStore
+
+        self.store = FeatureStore(store_path)
+        self.key = key
+        self.layers = list(layers) if layers is not None else None
+        self.num_items = self.store.num_items
+
+    def __call__(self, idx: Tensor) -> dict[str, Tensor]:
+        """The store rows of `idx` (U,)."""
+        if self.layers is None:
+            return {self.key: self.store.output(idx)}  # (U, w)
+        return {self.key: self.store.hidden_states(idx, self.layers)}  # (U, K, w)
+
+
+def build_multimodal_content(
+    token_path: str | os.PathLike,
+    lmdb_path: str | os.PathLike,
+    items_parquet: str | os.PathLike,
+    mean: Sequence[float],
+    std: Sequence[float],
+    size: int = 224,
+) -> MultimodalContent:
+    """Title tokens and LMDB images of the items of `items_parquet` together."""
+    return MultimodalContent({"text": build_content("text", token_path, items_parquet),
+                              "image": build_content("image", lmdb_path, items_parquet, mean, std, size)})
+
+
+def build_store_content(
+    stores: dict[str, str | os.PathLike],
+    items_parquet: str | os.PathLike,
+    layers: dict[str, Sequence[int]] | None = None,
+) -> StoreContent | MultimodalContent:
+    """Content from hidden-state stores {modality: path}: IISAN's kept `layers` per modality, or (None) the outputs."""
+    expected = len(_item_ids(items_parquet)) - 1
+    parts: dict[str, Any] = {}
+    for modality, path in stores.items():
+        if layers is not None:
+            parts[modality] = StoreContent(path, f"{modality}_states", layers[modality])
+        else:
+            parts[modality] = StoreContent(path, "first_token" if len(stores) == 1 else f"{modality}_first_token")
+        if parts[modality].num_items != expected:
+            raise ValueError(f"{path} holds {parts[modality].num_items} items but {items_parquet} has {expected}")
+    return next(iter(parts.values())) if len(parts) == 1 and layers is None else MultimodalContent(parts)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import io
 import logging
@@ -15,7 +17,7 @@ import lmdb
 import polars as pl
 from PIL import Image
 
-from transrec.io import atomic_path, write_json
+from transrec.io import DiskFullError, atomic_path, disk_full_error, free_mib, is_disk_full, write_json
 from transrec.logs import progress
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 POLICIES = ("placeholder", "drop")
 GREY = (128, 128, 128)
 REPORT_HEADER = "item_id\tstatus\tdetail"
+DROP_STATUSES = ("missing", "corrupt")  # report statuses of items left out of the store (policy drop)
 
 
 def decode_image(data: bytes) -> Image.Image:
@@ -47,12 +50,13 @@ def placeholder_bytes(size: int, quality: int) -> bytes:
 def _load(raw_dir: str, image_key: str | None, size: int, quality: int) -> tuple[str, bytes | str]:
     """("ok", JPEG bytes of the resized image), or ("missing" | "corrupt", why)."""
     if not image_key:
-        return "missing", "no image_key"
+        return "missing", "no image path (the items table gives none)"
+    expected = os.path.join(raw_dir, image_key)
     try:
-        with open(os.path.join(raw_dir, image_key), "rb") as handle:
+        with open(expected, "rb") as handle:
             data = handle.read()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return "missing", f"file not found: {image_key}"
+        return "missing", f"no file at {expected}"
     try:
         with Image.open(io.BytesIO(data)) as image:
             original = image.size
@@ -88,6 +92,51 @@ def _results(
         return
     with multiprocessing.get_context().Pool(workers) as pool:
         yield from pool.imap(work, tasks, chunksize=16)
+
+
+@contextlib.contextmanager
+def _store_errors(lmdb_path: Path) -> Iterator[None]:
+    """Name the store when a write fails for lack of space (LMDB reports ENOSPC, or EIO from its memory map)."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except (lmdb.Error, OSError) as error:
+        if is_disk_full(error):
+            raise disk_full_error(lmdb_path, error) from error
+        if "input/output error" in str(error).lower() or getattr(error, "errno", None) == errno.EIO:
+            free = free_mib(lmdb_path)
+            raise OSError(
+                errno.EIO,
+                f"Input/output error while writing the LMDB image store {lmdb_path} "
+                f"({f'{free:.1f} MiB' if free is not None else 'unknown space'} free on its filesystem): the disk is "
+                f"full or failing; free space and rerun (the build resumes from the images already stored) ({error})",
+            ) from error
+        raise
+
+
+def check_missing(keys: dict[str, str | None], raw_dir: str, max_missing_fraction: float) -> int:
+    """Count items without an image file (stat only, before any decoding); raise when more than
+    `max_missing_fraction` of them lack one, so a dataset whose images are mostly missing never trains on
+    placeholders. Every missing item is logged with the path it expected."""
+    if not 0 <= max_missing_fraction <= 1:
+        raise ValueError(f"max_missing_fraction must be in [0, 1], not {max_missing_fraction!r}")
+    missing = [
+        (item_id, os.path.join(raw_dir, key) if key else "(no image path)")
+        for item_id, key in keys.items()
+        if not key or not os.path.isfile(os.path.join(raw_dir, key))
+    ]
+    for item_id, expected in missing:
+        log.info("missing image: item %s expected at %s", item_id, expected)
+    share = len(missing) / max(len(keys), 1)
+    if share > max_missing_fraction:
+        shown = "; ".join(f"{item} -> {path}" for item, path in missing[:10])
+        raise ValueError(
+            f"{raw_dir}: {len(missing)} of {len(keys)} item images are missing ({share:.1%} > max_missing_fraction "
+            f"{max_missing_fraction:.1%}): is raw_dir (or its images/ folder) the right one? First: {shown} "
+            "(every missing item is listed in this job's log). Raise images.max_missing_fraction to accept it."
+        )
+    return len(missing)
 
 
 def _put_all(env: lmdb.Environment, batch: list[tuple[bytes, bytes]]) -> None:
@@ -198,8 +247,12 @@ def build_lmdb(
     workers: int = 2,
     commit_every: int = 256,
     map_size: int | None = None,
+    max_missing_fraction: float = 0.5,
 ) -> dict:
-    """Store every item's image, resized to size x size, as JPEG keyed by item_id; resume where a killed run stopped."""
+    """Store every item's image, resized to size x size, as JPEG keyed by item_id; resume where a killed run stopped.
+
+    Stops before decoding when more than `max_missing_fraction` of the items have no image file; a full disk raises
+    an error naming the store."""
     if policy not in POLICIES:
         raise ValueError(f"unknown image policy {policy!r}; expected one of {POLICIES}")
     began = time.perf_counter()
@@ -208,46 +261,48 @@ def build_lmdb(
     keys = dict(zip(wanted, items["image_key"].to_list()))
     raw = str(raw_dir)
     lmdb_path = Path(lmdb_path)
-    lmdb_path.mkdir(parents=True, exist_ok=True)
-    _release(lmdb_path)
-    env = lmdb.open(
-        str(lmdb_path), map_size=map_size or max(2**26, len(items) * 48 * 1024), readahead=False, meminit=False
-    )
-    placeholder = placeholder_bytes(size, quality)
-    try:
-        stored, rows, counts = _resume(env, wanted, keys, raw, size, quality, policy)
-        tasks = [(item_id, keys[item_id]) for item_id in wanted if item_id not in stored]
-        log.info(
-            "images: %d items, %d already stored, %d to process with %d worker(s)",
-            len(wanted),
-            len(stored),
-            len(tasks),
-            workers,
+    check_missing(keys, raw, max_missing_fraction)
+    with _store_errors(lmdb_path):  # a full or failing disk is named, with the store
+        lmdb_path.mkdir(parents=True, exist_ok=True)
+        _release(lmdb_path)
+        env = lmdb.open(
+            str(lmdb_path), map_size=map_size or max(2**26, len(wanted) * 48 * 1024), readahead=False, meminit=False
         )
-        batch: list[tuple[bytes, bytes]] = []
-        for item_id, status, payload in progress(
-            _results(tasks, raw, size, quality, workers), "images", total=len(tasks)
-        ):
-            if status == "ok":
-                counts["ok"] += 1
-                counts["written"] += 1
-                batch.append((item_id.encode("utf-8"), payload))
-            else:
-                counts[status] += 1
-                if policy == "placeholder":
-                    batch.append((item_id.encode("utf-8"), placeholder))
-                    rows[item_id] = ("placeholder", f"{status}: {payload}")
+        placeholder = placeholder_bytes(size, quality)
+        try:
+            stored, rows, counts = _resume(env, wanted, keys, raw, size, quality, policy)
+            tasks = [(item_id, keys[item_id]) for item_id in wanted if item_id not in stored]
+            log.info(
+                "images: %d items, %d already stored, %d to process with %d worker(s)",
+                len(wanted),
+                len(stored),
+                len(tasks),
+                workers,
+            )
+            batch: list[tuple[bytes, bytes]] = []
+            for item_id, status, payload in progress(
+                _results(tasks, raw, size, quality, workers), "images", total=len(tasks)
+            ):
+                if status == "ok":
+                    counts["ok"] += 1
+                    counts["written"] += 1
+                    batch.append((item_id.encode("utf-8"), payload))
                 else:
-                    rows[item_id] = (status, payload)
-            if len(batch) >= commit_every:  # a kill loses at most this chunk
+                    counts[status] += 1
+                    if policy == "placeholder":
+                        batch.append((item_id.encode("utf-8"), placeholder))
+                        rows[item_id] = ("placeholder", f"{status}: {payload}")
+                    else:
+                        rows[item_id] = (status, payload)
+                if len(batch) >= commit_every:  # a kill loses at most this chunk
+                    _put_all(env, batch)
+                    batch.clear()
+            if batch:
                 _put_all(env, batch)
-                batch.clear()
-        if batch:
-            _put_all(env, batch)
-        env.sync()
-        counts["stored"] = env.stat()["entries"]
-    finally:
-        env.close()
+            env.sync()
+            counts["stored"] = env.stat()["entries"]
+        finally:
+            env.close()
     counts["placeholder"] = sum(1 for status, _ in rows.values() if status == "placeholder")
     counts["dropped"] = sum(1 for status, _ in rows.values() if status != "placeholder")
     _write_report(Path(report), ((item_id, *rows[item_id]) for item_id in wanted if item_id in rows))
@@ -278,10 +333,23 @@ def _write_report(path: Path, rows: Iterable[tuple[str, str, str]]) -> None:
                 handle.write(f"{item_id}\t{status}\t{detail}\n")
 
 
+def expected_keys(item_table: str | Path, report: str | Path) -> list[str]:
+    """The item ids a finished store must hold: every item of the table except those its image report lists as
+    left out (status missing or corrupt: policy drop)."""
+    left_out = set()
+    with open(report, encoding="utf-8") as handle:
+        for line in handle:
+            fields = line.rstrip("\r\n").split("\t")
+            if len(fields) >= 2 and fields[1] in DROP_STATUSES:
+                left_out.add(fields[0])
+    return [item_id for item_id in _read_items(Path(item_table))["item_id"].to_list() if item_id not in left_out]
+
+
 def verify_lmdb(
     lmdb_path: str | Path, out_json: str | Path, expected_keys: Iterable[str] | None = None, *, size: int = 224
 ) -> dict:
-    """Check that every stored value decodes to a size x size RGB image (and that expected keys exist); raise if not."""
+    """Check that every stored value decodes to a size x size RGB image and, given `expected_keys`, that the store
+    holds exactly those keys (none missing, none extra); raise naming the keys if not."""
     lmdb_path = Path(lmdb_path)
     bad: list[dict] = []
     keys: set[str] = set()
@@ -296,7 +364,9 @@ def verify_lmdb(
                     bad.append({"item_id": item_id, "error": problem})
     finally:
         _release(lmdb_path)
-    absent = sorted(set(expected_keys) - keys) if expected_keys is not None else []
+    expected = set(expected_keys) if expected_keys is not None else None
+    absent = sorted(expected - keys) if expected is not None else []
+    extra = sorted(keys - expected) if expected is not None else []
     summary = {
         "path": str(lmdb_path),
         "entries": len(keys),
@@ -305,13 +375,17 @@ def verify_lmdb(
         "bad_keys": bad[:100],
         "missing_expected": len(absent),
         "missing_expected_keys": absent[:100],
-        "ok": not bad and not absent,
+        "unexpected": len(extra),
+        "unexpected_keys": extra[:100],
+        "expected": len(expected) if expected is not None else None,
+        "ok": not bad and not absent and not extra,
     }
     write_json(out_json, summary)
-    if bad or absent:
+    if bad or absent or extra:
         raise ValueError(
             f"{lmdb_path}: {len(bad)} bad image(s) {[b['item_id'] for b in bad[:20]]}, "
-            f"{len(absent)} expected key(s) missing {absent[:20]} (details in {out_json})"
+            f"{len(absent)} expected key(s) missing {absent[:20]}, {len(extra)} key(s) not in the item table "
+            f"{extra[:20]}: the store does not match the items; delete it and rerun build_lmdb (details in {out_json})"
         )
     log.info("verified %d images in %s", len(keys), lmdb_path)
     return summary

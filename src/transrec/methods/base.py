@@ -1,4 +1,4 @@
-"""The method contract: registry, build_method, freeze / find / replace helpers, and the trainable set-up."""
+"""The method contract: registry, build_method (one or a list), validate_method, freezing, the trainable set-up."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ from typing import Protocol, runtime_checkable
 
 from torch import nn
 
-TOWERS = {"item": "item_encoder.backbone", "user": "user_encoder"}
+from transrec.models.sites import SITE_MAPS
+
+TOWERS = ("item", "user")
+# "adapters": every module or tensor a method adds or selects (its own learning rate)
+GROUPS = ("item_encoder", "dtl", "user_encoder", "adapters")
 _REGISTRY: dict[str, type] = {}
 
 
@@ -35,10 +39,17 @@ def register(name: str) -> Callable[[type], type]:
     return decorator
 
 
-def build_method(spec: dict) -> Method:
-    """{"kind": name, **fields} -> the method; an unknown kind, unknown field or missing field raises ValueError."""
+def build_method(spec: dict | list) -> Method:
+    """{"kind": name, **fields} (or a list of such specs: a combination) -> the method.
+
+    An unknown kind, unknown field or missing field raises ValueError naming it.
+    """
     _import_methods()
+    if isinstance(spec, (list, tuple)):
+        spec = {"kind": "combo", "methods": list(spec)}
     fields = dict(spec)
+    for switch in ("also_train", "hparams"):  # the trainer's settings of a config entry, not method fields
+        fields.pop(switch, None)
     kind = fields.pop("kind", None)
     if kind not in _REGISTRY:
         raise ValueError(f"unknown method kind {kind!r}; known: {sorted(_REGISTRY)}")
@@ -52,9 +63,75 @@ def build_method(spec: dict) -> Method:
     missing = [n for n in required if n not in fields]
     if missing:
         raise ValueError(f"method {kind!r} needs field(s) {missing}")
-    # YAML/JSON give lists; frozen dataclasses should hold hashable tuples
+    # YAML/JSON give lists; frozen dataclasses should hold tuples
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
     return cls(**fields)
+
+
+class FieldError(ValueError):
+    """A bad method field: `field` is its key inside the method spec."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def validate_method(spec: dict | list, encoder: dict, where: str) -> None:
+    """Check a method spec against encoder facts without loading weights; errors name `where` + the field.
+
+    `encoder` holds facts read from configs: kind (text, image, id), model_type, num_hidden_layers, hidden_size,
+    and "user": {n_blocks, d_model} for the SASRec tower (transrec.models.encoder_facts + config model).
+    """
+    try:
+        method = build_method(spec)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{where}: {err}") from None
+    check = getattr(method, "check", None)
+    if check is None:
+        return
+    try:
+        check(encoder)
+    except FieldError as err:
+        raise ValueError(f"{where}.{err.field}: {err.message}") from None
+
+
+def check_towers(towers: tuple[str, ...], allowed: tuple[str, ...] = TOWERS) -> None:
+    """Towers must be a non-empty subset of `allowed`, without repeats."""
+    if not towers or len(set(towers)) != len(towers) or any(t not in allowed for t in towers):
+        raise FieldError("towers", f"must be a non-empty list of distinct towers from {list(allowed)}, "
+                                   f"got {list(towers)}")
+
+
+def check_positive(name: str, value: object) -> None:
+    """An integer field must be >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise FieldError(name, f"must be an integer >= 1, got {value!r}")
+
+
+def check_transformer_item_tower(towers: tuple[str, ...], encoder: dict) -> None:
+    """Methods that attach to transformer sites cannot use an ID item tower."""
+    kind = encoder.get("kind")
+    if "item" in towers and kind == "id":
+        raise FieldError("towers", "the item tower is an ID table (encoder kind id): it has no transformer sites")
+    if "item" in towers and kind is not None and kind not in ("text", "image"):
+        raise FieldError("towers", f"an item tower of kind {kind!r} has no site map (text or image encoders only)")
+    model_type = encoder.get("model_type")
+    if "item" in towers and model_type is not None and model_type not in SITE_MAPS:
+        raise FieldError("towers", f"no site map for the item encoder's model type {model_type!r}; "
+                                   f"known: {sorted(SITE_MAPS)}")
+
+
+def merge_groups(*groups: dict[str, list[nn.Parameter]]) -> dict[str, list[nn.Parameter]]:
+    """Union of method groups, each tensor once (in its first group): LN tuning and BitFit share LN biases."""
+    merged: dict[str, list[nn.Parameter]] = {}
+    seen: set[int] = set()
+    for group in groups:
+        for name, params in group.items():
+            fresh = [p for p in params if id(p) not in seen]
+            seen.update(id(p) for p in fresh)
+            merged.setdefault(name, []).extend(fresh)
+    return merged
 
 
 def _import_methods() -> None:
@@ -88,23 +165,6 @@ def replace_module(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
     old = parent._modules[child]
     setattr(parent, child, new)
     return old
-
-
-def find_modules(model: nn.Module, suffixes: Iterable[str], towers: Iterable[str]) -> list[str]:
-    """Dotted names (from `model`) of modules in `towers` (item, user) whose name ends with one of `suffixes`."""
-    suffixes, towers = tuple(suffixes), tuple(towers)
-    unknown = sorted(set(towers) - set(TOWERS))
-    if unknown:
-        raise ValueError(f"unknown tower(s) {unknown}; known: {sorted(TOWERS)}")
-    found = []
-    for tower in towers:
-        root = TOWERS[tower]
-        for name, _ in model.get_submodule(root).named_modules():
-            if name and any(name == s or name.endswith("." + s) for s in suffixes):
-                found.append(f"{root}.{name}")
-    if not found:
-        raise ValueError(f"no module ending in {suffixes} in tower(s) {towers}")
-    return found
 
 
 def prepare_trainable(model: nn.Module, method: Method, also_train: Iterable[str]) -> dict[str, list[nn.Parameter]]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from transrec.methods.base import register, unfreeze
+from transrec.methods.base import FieldError, register, unfreeze
 
 
 @register("fta")
@@ -25,6 +25,16 @@ class FTN:
     """Fine-tune the top `n` transformer blocks of the item encoder; DTL and SASRec come from `also_train`."""
 
     n: int
+
+    def check(self, encoder: dict) -> None:
+        """n must be within 0..the encoder's layers (no weights needed)."""
+        layers = encoder.get("num_hidden_layers")
+        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 0:
+            raise FieldError("n", f"must be an integer >= 0, got {self.n!r}")
+        if encoder.get("kind") == "id":
+            raise FieldError("n", "an ID item encoder has no layers to fine-tune")
+        if layers is not None and self.n > layers:
+            raise FieldError("n", f"must be <= the encoder's {layers} layers, got {self.n}")
 
     def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
         """Unfreeze the top n blocks and return them as group item_encoder."""

@@ -6,6 +6,7 @@ import inspect
 import logging
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -19,8 +20,22 @@ LAYER_PATHS = ("encoder.layer", "encoder.layers", "layers", "layer")
 FIXED_PARAMETERS = {"vit_mae": ("embeddings.position_embeddings",)}
 
 
+class Encoded(NamedTuple):
+    """The stages' result: final token states, their key mask, the kept hidden states and the item token's index."""
+
+    hidden: Tensor  # (U, T, h) after the last block (and the final LayerNorm where the backbone has one)
+    mask: Tensor | None  # (U, T) bool, True = real token; None = every token is real
+    states: dict[int, Tensor]  # hidden state k (U, T, h): 0 = embedding output, k = output of block k
+    first: int  # index of the item token ([CLS]; after prepended prompts it moves right)
+
+
 class ItemEncoder(nn.Module):
-    """Backbone -> first-token vector (U, h) -> DTL = Linear(h, d) + GELU -> (U, d)."""
+    """Backbone -> first-token vector (U, h) -> DTL = Linear(h, d) + GELU -> (U, d).
+
+    The backbone runs in explicit stages (embeddings -> blocks -> final norm -> first token) so methods can hook in:
+    `prompt` (prepends tokens after the embeddings, extends the mask) and `side` (a side tower reading chosen hidden
+    states, e.g. K-Adapter). Stages below the lowest trainable one run without an autograd graph.
+    """
 
     kind = ""
 
@@ -29,6 +44,8 @@ class ItemEncoder(nn.Module):
         self.backbone = backbone
         self.hidden_size = hidden_size
         self.dtl = dtl
+        self.prompt: nn.Module | None = None  # (hidden, mask) -> (hidden, mask, first); set by prompt tuning / VPT
+        self.side: nn.Module | None = None  # (states, hidden, mask) -> hidden; has `.layers`; set by K-Adapter
         self.image_mean: tuple[float, ...] | None = None
         self.image_std: tuple[float, ...] | None = None
 
@@ -38,12 +55,74 @@ class ItemEncoder(nn.Module):
         return self.dtl(features)
 
     def first_token(self, inputs: dict[str, Tensor]) -> Tensor:
-        """inputs -> the backbone's last-layer first-token vector (U, h)."""
+        """inputs -> the item token's last-layer vector (U, h), after any prompt or side tower."""
+        encoded = self.encode(inputs)
+        return encoded.hidden[:, encoded.first]  # (U, h)
+
+    def hidden_states(self, inputs: dict[str, Tensor], layers: tuple[int, ...]) -> Tensor:
+        """inputs -> first-token vectors of hidden states `layers` (0 = embeddings, k = block k's output): (U, K, h).
+
+        These are the blocks' raw outputs (before ViT's final LayerNorm), as HF's output_hidden_states gives them.
+        """
+        encoded = self.encode(inputs, keep=tuple(layers))
+        return torch.stack([encoded.states[k][:, encoded.first] for k in layers], dim=1)  # (U, K, h)
+
+    def encode(self, inputs: dict[str, Tensor], keep: tuple[int, ...] = ()) -> Encoded:
+        """Run the stages: embeddings, prompt, blocks (keeping hidden states `keep`), final norm, side tower."""
+        blocks = self.layers()
+        keep = set(keep) | set(getattr(self.side, "layers", ()))
+        bad = sorted(k for k in keep if not 0 <= k <= len(blocks))
+        if bad:
+            raise ValueError(f"hidden state(s) {bad} do not exist: the backbone has states 0..{len(blocks)}")
+        grad = torch.is_grad_enabled()
+        start = self.graph_start() if grad else 0
+        with torch.set_grad_enabled(grad and start == 0):
+            hidden, mask = self.embed(inputs)  # (U, T, h), (U, T) or None
+        first = 0
+        if self.prompt is not None:
+            hidden, mask, first = self.prompt(hidden, mask)  # (U, n+T, h)
+        attention = self.block_mask(hidden, mask)
+        states = {0: hidden} if 0 in keep else {}
+        for i, block in enumerate(blocks):
+            with torch.set_grad_enabled(grad and i + 1 >= start):
+                hidden = block(hidden, attention)  # (U, T, h)
+            if i + 1 in keep:
+                states[i + 1] = hidden
+        hidden = self.final_norm(hidden)
+        if self.side is not None:
+            hidden = self.side(states, hidden, mask)  # (U, T, h)
+        return Encoded(hidden, mask, states, first)
+
+    def embed(self, inputs: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+        """inputs -> token embeddings (U, T, h) and key mask (U, T) bool (None: all real)."""
         raise NotImplementedError
+
+    def block_mask(self, hidden: Tensor, mask: Tensor | None) -> Tensor | None:
+        """The blocks' attention mask in the backbone's own format (SDPA/eager) for key mask (U, T)."""
+        from transformers.masking_utils import create_bidirectional_mask
+
+        return create_bidirectional_mask(config=self.backbone.config, inputs_embeds=hidden,
+                                         attention_mask=None if mask is None else mask.long())
+
+    def final_norm(self, hidden: Tensor) -> Tensor:
+        """The backbone's final LayerNorm where it has one (ViT/MAE), else the identity."""
+        norm = getattr(self.backbone, "layernorm", None)
+        return norm(hidden) if norm is not None else hidden
+
+    def graph_start(self) -> int:
+        """First stage needing an autograd graph: 0 = embeddings, i+1 = block i, len(blocks)+1 = none of them."""
+        if any(p.requires_grad for p in self.backbone.embeddings.parameters()):
+            return 0
+        if self.prompt is not None and any(p.requires_grad for p in self.prompt.parameters()):
+            return 1  # gradients must flow back through every block to the prompt
+        for i, block in enumerate(self.layers()):
+            if any(p.requires_grad for p in block.parameters()):
+                return i + 1
+        return len(self.layers()) + 1
 
     def layers(self) -> nn.ModuleList:
         """The backbone's transformer blocks, bottom first (FTN and adapters index these)."""
-        for name in LAYER_PATHS:  # BERT/RoBERTa: encoder.layer; ViT/MAE: encoder.layer or layers (transformers >= 5.x)
+        for name in LAYER_PATHS:  # BERT/RoBERTa: encoder.layer; ViT/MAE: layers (transformers >= 5.x)
             try:
                 found = self.backbone.get_submodule(name)
             except AttributeError:
@@ -53,38 +132,42 @@ class ItemEncoder(nn.Module):
         raise ValueError(f"no transformer blocks found in {type(self.backbone).__name__} (looked for {LAYER_PATHS})")
 
     def embeddings_module(self) -> nn.Module:
-        """The backbone's input embedding module (prompt tuning / VPT hook here)."""
+        """The backbone's input embedding module."""
         return self.backbone.embeddings
+
+    def model_type(self) -> str:
+        """The backbone's HF model_type (the site map's key)."""
+        return self.backbone.config.model_type
 
 
 class TextItemEncoder(ItemEncoder):
-    """BERT/RoBERTa-style encoder; the item vector is last_hidden_state[:, 0] ([CLS] / <s>)."""
+    """BERT/RoBERTa-style encoder; the item vector is the last hidden state at [CLS] / <s>."""
 
     kind = "text"
 
-    def first_token(self, inputs: dict[str, Tensor]) -> Tensor:
-        """input_ids (U, T), attention_mask (U, T) -> (U, h)."""
-        out = self.backbone(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"].long())
-        return out.last_hidden_state[:, 0]  # (U, h)
+    def embed(self, inputs: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+        """input_ids (U, T), attention_mask (U, T) -> embeddings (U, T, h), key mask (U, T) bool."""
+        return self.backbone.embeddings(input_ids=inputs["input_ids"]), inputs["attention_mask"].bool()
 
 
 class ImageItemEncoder(ItemEncoder):
-    """ViT (post-final-LN [CLS]) or ViT-MAE encoder; the item vector is last_hidden_state[:, 0]."""
+    """ViT (post-final-LN [CLS]) or ViT-MAE encoder; the item vector is the last hidden state at [CLS]."""
 
     kind = "image"
 
-    def first_token(self, inputs: dict[str, Tensor]) -> Tensor:
-        """pixel_values (U, 3, S, S) -> (U, h)."""
-        pixels = inputs["pixel_values"]
-        if self.backbone.config.model_type != "vit_mae":
-            return self.backbone(pixel_values=pixels).last_hidden_state[:, 0]  # (U, h)
+    def embed(self, inputs: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+        """pixel_values (U, 3, S, S) -> [CLS] + patch embeddings (U, 1+P, h); no mask."""
+        embeddings = self.backbone.embeddings
+        pixels = inputs["pixel_values"].to(embeddings.patch_embeddings.projection.weight.dtype)
+        if self.model_type() != "vit_mae":
+            return embeddings(pixels), None
         noise = None
         if self.backbone.config.mask_ratio == 0:
             # MAE shuffles patches by argsort(noise) even when nothing is masked; increasing noise keeps the
             # order, so evaluation is deterministic and no RNG is consumed
-            n = self.backbone.embeddings.patch_embeddings.num_patches
+            n = embeddings.patch_embeddings.num_patches
             noise = torch.arange(n, device=pixels.device, dtype=torch.float32).expand(pixels.shape[0], n)
-        return self.backbone(pixel_values=pixels, noise=noise).last_hidden_state[:, 0]  # (U, h)
+        return embeddings(pixels, noise=noise)[0], None
 
 
 class IdItemEncoder(ItemEncoder):
@@ -109,6 +192,14 @@ class IdItemEncoder(ItemEncoder):
     def embeddings_module(self) -> nn.Module:
         """The ID table itself."""
         return self.backbone
+
+    def encode(self, inputs: dict[str, Tensor], keep: tuple[int, ...] = ()) -> Encoded:
+        """An ID table has no stages: methods that need hidden states do not apply to it."""
+        raise ValueError("an ID item encoder has no transformer stages or hidden states")
+
+    def model_type(self) -> str:
+        """Not an HF model: no site map."""
+        return "id"
 
 
 def build_item_encoder(

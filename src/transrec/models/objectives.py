@@ -1,4 +1,4 @@
-"""Training objectives: SASRec BCE, CPC BCE (last position) and IISAN's in-batch softmax with logQ correction."""
+"""Training objectives: SASRec BCE, CPC BCE (last position), IISAN's in-batch softmax with logQ, a full softmax."""
 
 from __future__ import annotations
 
@@ -51,6 +51,25 @@ def inbatch_softmax(
         loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none")  # (B*L,)
         weight = valid.flatten().float()
         return (loss * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def full_softmax(user_states: Tensor, targets: Tensor, table: Tensor, own_items: Tensor | None, valid: Tensor) -> Tensor:
+    """Cross-entropy over every item of the catalogue (no sampling, so no logQ), own items masked but the positive.
+
+    user_states (B, L, d), targets (B, L) long item_idx in 1..N where valid, table (N+1, d) with row 0 the padding
+    item (never a class), own_items (B, M) long item_idx of the user's window, 0-padded (masked as evaluation masks
+    the history), or None; valid (B, L) bool -> scalar mean over valid positions.
+    """
+    with _fp32(user_states):
+        rows = valid.nonzero(as_tuple=True)  # only valid positions are scored: (B, L, N+1) logits would be half padding
+        target = targets[rows].long()  # (V,)
+        logits = user_states[rows].float() @ table.float().T  # (V, N+1)
+        if own_items is not None:
+            own = own_items[rows[0]].long()  # (V, M)
+            own = torch.where(own == target[:, None], 0, own)  # the positive is never masked
+            logits.scatter_(1, own, float("-inf"))  # in place: mm's backward does not need its output
+        logits[:, 0] = float("-inf")  # padding is not an item
+        return F.cross_entropy(logits, target, reduction="sum") / max(target.numel(), 1)
 
 
 def _fp32(tensor: Tensor) -> torch.autocast:

@@ -81,10 +81,18 @@ class SASRec(nn.Module):
         self.input_norm = nn.LayerNorm(d_model, eps=LN_EPS)
         self.input_dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(SASRecBlock(d_model, n_heads, dropout) for _ in range(n_blocks))
+        self.side: nn.Module | None = None  # (states, hidden, mask) -> hidden; set by K-Adapter
         self.apply(_init_weights)
 
     def forward(self, item_emb: Tensor, mask: Tensor) -> Tensor:
         """item_emb (B, L, d), mask (B, L) bool, True = real item (left padding) -> user states (B, L, d)."""
+        states = self.block_states(item_emb, mask)
+        if self.side is None:
+            return states[-1]
+        return self.side(dict(enumerate(states)), states[-1], mask)  # (B, L, d)
+
+    def block_states(self, item_emb: Tensor, mask: Tensor) -> list[Tensor]:
+        """item_emb (B, L, d), mask (B, L) -> [input state, output of block 1, ..., of block n], each (B, L, d)."""
         b, l, _ = item_emb.shape
         if l > self.max_len:
             raise ValueError(f"sequence length {l} exceeds max_len {self.max_len}")
@@ -92,9 +100,14 @@ class SASRec(nn.Module):
         positions = torch.arange(self.max_len - l, self.max_len, device=item_emb.device)  # (L,)
         hidden = self.input_dropout(self.input_norm(item_emb + self.position_embedding(positions)))  # (B, L, d)
         attn_mask = attention_mask(mask)  # (B, 1, L, L)
+        states = [hidden]
         for block in self.blocks:
-            hidden = block(hidden, attn_mask)
-        return hidden
+            states.append(block(states[-1], attn_mask))
+        return states
+
+    def model_type(self) -> str:
+        """The site map's key."""
+        return "sasrec"
 
 
 def attention_mask(mask: Tensor) -> Tensor:

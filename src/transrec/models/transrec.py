@@ -5,8 +5,10 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from transrec.models.item_encoders import ItemEncoder
+from transrec.models.sites import Site, tower_sites
 
 GROUPS = ("item_encoder", "dtl", "user_encoder")
+TOWERS = {"item": "item_encoder.backbone", "user": "user_encoder"}
 
 
 class TransRec(nn.Module):
@@ -24,6 +26,25 @@ class TransRec(nn.Module):
     def encode_users(self, item_emb: Tensor, mask: Tensor) -> Tensor:
         """item_emb (B, L, d), mask (B, L) bool, True = real item -> (B, L, d)."""
         return self.user_encoder(item_emb, mask)
+
+    def tower(self, tower: str) -> nn.Module:
+        """The module of `tower` (item: the item encoder, user: the user encoder)."""
+        if tower not in TOWERS:
+            raise ValueError(f"unknown tower {tower!r}; known: {sorted(TOWERS)}")
+        return self.item_encoder if tower == "item" else self.user_encoder
+
+    def sites(self, towers: tuple[str, ...], kinds: tuple[str, ...]) -> list[Site]:
+        """Exact sites of `kinds` in `towers` from each tower's site map; a tower without one raises."""
+        found = []
+        for tower in towers:
+            encoder = self.tower(tower)
+            if not hasattr(encoder, "model_type"):
+                raise ValueError(f"the {tower} tower ({type(encoder).__name__}) has no site map")
+            model_type = encoder.model_type()
+            if tower == "item" and model_type == "id":
+                raise ValueError("the item tower is an ID table: it has no transformer sites")
+            found += tower_sites(self, TOWERS[tower], model_type, tower, tuple(kinds))
+        return found
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Every parameter by optimiser group: item_encoder (all of the item tower but the DTL), dtl, user_encoder."""

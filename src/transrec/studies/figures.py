@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +11,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from transrec.io import atomic_path, read_json
+from transrec.eval.run_metrics import RunMetrics
+from transrec.io import atomic_path
 from transrec.studies.tables import RUN_KEYS
 
 __all__ = ["plot_learning_curves", "run_labels"]
@@ -39,8 +41,9 @@ def plot_learning_curves(
     metrics_paths: Sequence[str | os.PathLike], out_png: str | os.PathLike, out_pdf: str | os.PathLike
 ) -> None:
     """Validation NDCG@10 against epoch for every run, best epoch marked; written as PNG and PDF atomically."""
-    metrics = [read_json(Path(path)) for path in metrics_paths]
-    runs = [m.get("run", {}) for m in metrics]
+    # baselines have no curve: nothing to plot
+    metrics = [m for m in (RunMetrics.load(Path(path)) for path in metrics_paths) if m.curve]
+    runs = [dataclasses.asdict(m.run) for m in metrics]
     labels = run_labels(runs)
     common = [key for key in RUN_KEYS[:5] if len(runs) > 1 and key not in _varying(runs)]
     shared = [str(runs[0][key]) for key in common if runs[0].get(key) is not None]
@@ -49,11 +52,10 @@ def plot_learning_curves(
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     for m, label in zip(metrics, labels):
-        curve = m.get("curve") or []
-        epochs = [point["epoch"] for point in curve]
-        values = [point.get("valid_ndcg@10") for point in curve]
+        epochs = [point.epoch for point in m.curve]
+        values = [point.valid["ndcg@10"] for point in m.curve]
         (line,) = axes.plot(epochs, values, marker=".", linewidth=1.2, label=label)
-        best = m.get("best_epoch")
+        best = m.best_epoch
         if best in epochs:
             axes.plot([best], [values[epochs.index(best)]], marker="*", markersize=11, color=line.get_color())
     axes.set_xlabel("epoch")

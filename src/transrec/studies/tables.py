@@ -11,7 +11,8 @@ from typing import Any
 import polars as pl
 
 from transrec.eval.efficiency import tpme
-from transrec.io import atomic_path, read_json
+from transrec.eval.run_metrics import RunMetrics
+from transrec.io import atomic_path
 
 __all__ = ["collect_runs", "write_runs_table", "RUN_KEYS", "TABLE_COLUMNS"]
 
@@ -43,27 +44,22 @@ _TEXT = {"dataset", "encoder", "objective", "method", "start", "seed", "stage", 
 
 
 def _row(path: Path) -> dict[str, Any]:
-    """Flatten one metrics.json into a table row (missing fields become null)."""
-    metrics = read_json(path)
-    run = metrics.get("run", {})
-    row: dict[str, Any] = {key: None if run.get(key) is None else str(run[key]) for key in RUN_KEYS}
-    row["best_epoch"] = metrics.get("best_epoch")
-    trainable, total = metrics.get("trainable_parameters"), metrics.get("total_parameters")
-    row["trainable_parameters"], row["total_parameters"] = trainable, total
-    # The share from the counts, so it cannot depend on whether the trainer stored a fraction or a percentage.
-    if trainable is not None and total:
-        row["share_pct"] = 100.0 * trainable / total
-    elif metrics.get("trainable_share") is not None:
-        row["share_pct"] = 100.0 * float(metrics["trainable_share"])
-    else:
-        row["share_pct"] = None
+    """Flatten one metrics.json (checked against the RunMetrics schema) into a table row."""
+    metrics = RunMetrics.load(path)
+    run = metrics.run
+    row: dict[str, Any] = {key: str(getattr(run, key)) for key in RUN_KEYS}
+    row["best_epoch"] = metrics.best_epoch
+    row["trainable_parameters"], row["total_parameters"] = metrics.trainable_parameters, metrics.total_parameters
+    row["share_pct"] = 100.0 * metrics.trainable_parameters / metrics.total_parameters if metrics.total_parameters else 0.0
     for split in ("valid", "test"):
-        for name, value in (metrics.get(split) or {}).items():
+        for name, value in getattr(metrics, split).items():
             row[f"{split}_{name}"] = value
-        row[f"{split}_repeat_share"] = (metrics.get("repeat_share") or {}).get(split)
-    row["seconds_per_epoch"] = metrics.get("seconds_per_epoch")
-    row["peak_memory_gb"] = metrics.get("peak_memory_gb")
-    row["epochs"] = len(metrics.get("curve") or [])
+        row[f"{split}_repeat_share"] = metrics.repeat_share.get(split)
+    row["seconds_per_epoch"] = metrics.seconds_per_epoch
+    row["eval_seconds_per_epoch"] = metrics.eval_seconds_per_epoch
+    row["setup_seconds"] = metrics.setup_seconds
+    row["peak_memory_gb"] = metrics.peak_memory_gb
+    row["epochs"] = len(metrics.curve)
     row["path"] = str(path)
     return row
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
+import json
+import logging
 import os
 from pathlib import Path
 
@@ -25,9 +28,29 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         run = dataclasses.replace(run, train=dataclasses.replace(run.train, threads=args.threads))
     main_rank = int(os.environ.get("RANK", "0")) == 0
-    # Append: a resumed run keeps the log of the attempt that was killed.
-    with log_to_file(Path(run.out_dir) / "train.log" if main_rank else None, mode="a"):
+    log_path = Path(run.out_dir) / "train.log"
+    stamp = f"run config {config_digest(run)}"
+    # Append when resuming the same configuration (the killed attempt's log stays); a changed config starts afresh.
+    mode = "a" if args.resume and _first_line(log_path) == stamp else "w"
+    with log_to_file(log_path if main_rank else None, mode=mode):
+        if main_rank and mode == "w":
+            logging.getLogger(__name__).info(stamp)
         train(run, resume=args.resume)
+
+
+def config_digest(run: RunConfig) -> str:
+    """A short hash of the run's configuration."""
+    return hashlib.sha256(json.dumps(run.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _first_line(path: Path) -> str:
+    """The message of the log's first line ('' when there is no log)."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            line = handle.readline()
+    except FileNotFoundError:
+        return ""
+    return line.rstrip("\n").partition(": ")[2]  # logs.FORMAT: "<time> <level> <logger>: <message>"
 
 
 if __name__ == "__main__":

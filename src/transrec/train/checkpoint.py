@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -71,10 +72,16 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save(path: str | os.PathLike, obj: dict[str, Any]) -> None:
-    """torch.save, atomically."""
+def save(path: str | os.PathLike, obj: dict[str, Any], *, before_publish: Callable[[], None] | None = None) -> None:
+    """torch.save, atomically; a full disk raises transrec.io.DiskFullError naming `path`.
+
+    `before_publish` runs after the bytes are written and before the rename (the trainer's kill tests use it)."""
     with atomic_path(path, ".pt") as tmp:
-        torch.save(obj, tmp)
+        # through a Python file object: torch.save on a path reports ENOSPC only as "unexpected pos ... vs ..."
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+        if before_publish is not None:
+            before_publish()
 
 
 def load(path: str | os.PathLike) -> dict[str, Any]:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import types
-import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal
 
 from transrec.io import read_json
+from transrec.typed import build, plain
 
-KINDS = ("text", "image", "id")
-OBJECTIVES = ("sasrec", "cpc", "inbatch")
+KINDS = ("text", "image", "id", "multimodal")
+OBJECTIVES = ("sasrec", "cpc", "inbatch", "softmax")
 
 
 @dataclass(frozen=True)
@@ -29,10 +28,16 @@ class NameConfig:
 
 @dataclass(frozen=True)
 class ContentConfig:
-    """Where the item content lives: token npz (text), LMDB dir (image) or nothing (id)."""
+    """Where the item content lives: token npz (text), LMDB dir (image) or nothing (id); multimodal: `paths` of both.
 
-    kind: Literal["text", "image", "id"] = "id"
+    `stores` {modality: results/features/<dataset>/<encoder>}: hidden-state stores the run reads instead of running
+    a backbone (the frozen baseline, cached IISAN); empty = none.
+    """
+
+    kind: Literal["text", "image", "id", "multimodal"] = "id"
     path: str | None = None
+    paths: dict[str, str] = field(default_factory=dict)
+    stores: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,11 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    """The item encoder backbone: HF id, local folder or `package:<module>`; none for `id`."""
+    """The item encoder backbone: HF id, local folder or `package:<module>`; none for `id`; multimodal: `paths`."""
 
-    kind: Literal["text", "image", "id"] = "id"
+    kind: Literal["text", "image", "id", "multimodal"] = "id"
     path: str | None = None
+    paths: dict[str, str] = field(default_factory=dict)  # multimodal: {"text": ..., "image": ...}
     image_mask_ratio: float = 0.0
 
 
@@ -112,7 +118,7 @@ class RunConfig:
     out_dir: str
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    objective: Literal["sasrec", "cpc", "inbatch"] = "sasrec"
+    objective: Literal["sasrec", "cpc", "inbatch", "softmax"] = "sasrec"
     method: dict[str, Any] = field(default_factory=lambda: {"kind": "fta"})
     also_train: tuple[str, ...] = ()
     init_checkpoint: str | None = None
@@ -123,7 +129,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         """Build from a plain dict (run.json); unknown or missing keys and bad values raise ValueError."""
-        run = _build(cls, d, "")
+        run = build(cls, d, "run config")
         _check(run)
         return run
 
@@ -134,66 +140,7 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (round-trips through from_dict)."""
-        return _plain(dataclasses.asdict(self))
-
-
-def _build(cls: type, d: Any, where: str) -> Any:
-    """Recursively build dataclass `cls` from dict `d`; `where` is the key path for error messages."""
-    if not isinstance(d, dict):
-        raise ValueError(f"run config {where or '<root>'}: expected an object, got {type(d).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - set(fields))
-    if unknown:
-        raise ValueError(f"run config: unknown key {_join(where, unknown[0])!r} (known: {sorted(fields)})")
-    values = {}
-    for name, f in fields.items():
-        path = _join(where, name)
-        if name not in d:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ValueError(f"run config: missing key {path!r}")
-            continue
-        values[name] = _convert(hints[name], d[name], path)
-    return cls(**values)
-
-
-def _convert(hint: Any, value: Any, path: str) -> Any:
-    """Check `value` against the type hint and convert lists to tuples and nested dicts to dataclasses."""
-    origin = get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, path)
-    if origin in (typing.Union, types.UnionType):
-        args = get_args(hint)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _convert(arg, value, path)
-            except ValueError as err:
-                errors.append(str(err))
-        raise ValueError(errors[0] if errors else f"run config: {path!r} must not be null")
-    if origin is Literal:
-        if value not in get_args(hint):
-            raise ValueError(f"run config: {path!r} = {value!r}; expected one of {list(get_args(hint))}")
-        return value
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"run config: {path!r} must be a list, got {value!r}")
-        item = get_args(hint)[0]
-        return tuple(_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"run config: {path!r} must be an object, got {value!r}")
-        _, item = get_args(hint)
-        return {str(k): _convert(item, v, _join(path, str(k))) for k, v in value.items()}
-    if hint is Any:
-        return value
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is int and isinstance(value, bool) or not isinstance(value, hint):
-        raise ValueError(f"run config: {path!r} must be {hint.__name__}, got {value!r}")
-    return value
+        return plain(dataclasses.asdict(self))
 
 
 def _check(run: RunConfig) -> None:
@@ -204,7 +151,12 @@ def _check(run: RunConfig) -> None:
         raise ValueError("run config: 'eval.ks' must contain 10 (model selection uses NDCG@10)")
     if run.encoder.kind != run.data.content.kind:
         raise ValueError(f"run config: encoder.kind {run.encoder.kind!r} != data.content.kind {run.data.content.kind!r}")
-    if run.encoder.kind != "id" and not run.encoder.path:
+    if run.encoder.kind == "multimodal":
+        for section in ("encoder", "data.content"):
+            paths = run.encoder.paths if section == "encoder" else run.data.content.paths
+            if sorted(paths) != ["image", "text"]:
+                raise ValueError(f"run config: '{section}.paths' must name text and image for a multimodal encoder")
+    elif run.encoder.kind != "id" and not run.encoder.path:
         raise ValueError(f"run config: 'encoder.path' is required for a {run.encoder.kind} encoder")
     positive = {"train.epochs": run.train.epochs, "train.batch_size": run.train.batch_size,
                 "train.patience": run.train.patience, "train.threads": run.train.threads,
@@ -215,15 +167,3 @@ def _check(run: RunConfig) -> None:
             raise ValueError(f"run config: {path!r} must be >= 1, got {value}")
     if run.train.max_steps_per_epoch is not None and run.train.max_steps_per_epoch < 1:
         raise ValueError("run config: 'train.max_steps_per_epoch' must be >= 1 or null")
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

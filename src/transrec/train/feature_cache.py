@@ -1,12 +1,17 @@
-"""Frozen item encoders: first-token features computed once per run and served as item content (IISAN's caching)."""
+"""Frozen item encoders: first-token features read from the hidden-state store, or computed once per run without one."""
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+import logging
+import os
 
+import torch
+from torch import Tensor, nn
+
+from transrec.data.content import build_store_content
 from transrec.eval.ranking import encode_item_rows
-from transrec.models.item_encoders import ItemEncoder
+
+log = logging.getLogger(__name__)
 
 
 class FeatureContent:
@@ -23,13 +28,32 @@ class FeatureContent:
         return {"first_token": self.features[idx.long().cpu()]}
 
 
-def backbone_is_frozen(encoder: ItemEncoder) -> bool:
+def frozen_backbones(encoder: nn.Module) -> list[nn.Module]:
+    """The pretrained backbones of an item encoder: one (text/image), one per tower (multimodal), none (id)."""
+    if getattr(encoder, "kind", "") == "id":
+        return []
+    if hasattr(encoder, "towers"):
+        return [tower.backbone for tower in encoder.towers.values()]
+    return [encoder.backbone]
+
+
+def backbone_is_frozen(encoder: nn.Module) -> bool:
     """True when no tensor of a pretrained backbone trains, so its outputs are fixed for the whole run."""
-    return encoder.kind != "id" and not any(p.requires_grad for p in encoder.backbone.parameters())
+    backbones = frozen_backbones(encoder)
+    # modules a method hangs on the encoder's stages (prompt tuning / VPT, K-Adapter's side tower) change first_token too
+    staged = [m for m in (getattr(encoder, "prompt", None), getattr(encoder, "side", None)) if isinstance(m, nn.Module)]
+    return bool(backbones) and not any(p.requires_grad for m in backbones + staged for p in m.parameters())
+
+
+def store_first_tokens(stores: dict[str, str | os.PathLike], items_parquet: str | os.PathLike):
+    """The frozen baseline's content: each item's backbone output read from the hidden-state store(s) {modality: path}."""
+    content = build_store_content(stores, items_parquet)
+    log.info("frozen backbone: features of %d items read from %s", content.num_items, ", ".join(map(str, stores.values())))
+    return content
 
 
 def cache_first_tokens(
-    encoder: ItemEncoder,
+    encoder: nn.Module,
     content,
     *,
     batch_size: int,
@@ -37,7 +61,7 @@ def cache_first_tokens(
     dtype: torch.dtype | None,
     num_workers: int = 0,
 ) -> FeatureContent:
-    """Run the frozen backbone once over every item (eval mode: no dropout) and keep its first-token vectors."""
+    """Without a store: run the frozen backbone once over every item (eval mode) and keep its first-token vectors."""
     features = encode_item_rows(encoder, content, 1, content.num_items + 1, batch_size=batch_size, device=device,
                                 dtype=dtype, num_workers=num_workers, encode=encoder.first_token)  # (N, h)
     return FeatureContent(torch.cat([features.new_zeros(1, features.shape[1]), features]).cpu())  # (N+1, h)

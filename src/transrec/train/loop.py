@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -15,20 +17,23 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from transrec.data.content import build_content
+from transrec.data.content import build_content, build_multimodal_content, build_store_content
+from transrec.data.features import FeatureStore
 from transrec.data.loader import Batch, TrainingSet, eval_histories
 from transrec.eval.efficiency import peak_memory_gb, reset_peak_memory
 from transrec.eval.ranking import compute_item_table, evaluate
-from transrec.io import write_json
+from transrec.eval.run_metrics import RunMetrics
 from transrec.logs import progress
 from transrec.methods.base import build_method, prepare_trainable
 from transrec.models.hub import resolve_model_path
+from transrec.models.iisan import build_iisan_item_encoder
 from transrec.models.item_encoders import build_item_encoder
-from transrec.models.objectives import cpc_bce, inbatch_softmax, sasrec_bce
+from transrec.models.multimodal import GroupedTransRec, build_multimodal_item_encoder
+from transrec.models.objectives import cpc_bce, full_softmax, inbatch_softmax, sasrec_bce
 from transrec.models.sasrec import SASRec
 from transrec.models.transrec import TransRec, count_parameters
 from transrec.train import checkpoint, distributed
-from transrec.train.feature_cache import backbone_is_frozen, cache_first_tokens
+from transrec.train.feature_cache import backbone_is_frozen, cache_first_tokens, store_first_tokens
 from transrec.train.config import RunConfig
 
 log = logging.getLogger(__name__)
@@ -38,10 +43,18 @@ SELECT = "ndcg@10"  # model selection and early stopping (PROTOCOL.md §Evaluati
 class StepLoss(nn.Module):
     """A training step's loss as a forward pass, so DDP sees a forward: encode the U items once, then gather by slot."""
 
-    def __init__(self, model: TransRec, objective: str) -> None:
+    def __init__(self, model: TransRec, objective: str, content: Any = None) -> None:
         super().__init__()
         self.model = model
         self.objective = objective
+        self.catalogue: dict[str, Tensor] | None = None  # content of item_idx 1..N, "softmax" only
+        if objective == "softmax":  # every item through the item encoder at every step: an ID table or cached features
+            if getattr(content, "kind", None) not in ("id", "features"):
+                raise ValueError("objective 'softmax' encodes every item at every step: it needs an ID encoder or cached "
+                                 "frozen features (train.cache_frozen_features); use 'inbatch' for a trained backbone")
+            device = next(model.parameters()).device
+            every = torch.arange(1, content.num_items + 1)
+            self.catalogue = {key: value.to(device) for key, value in content(every).items()}
 
     def forward(self, batch: Batch) -> Tensor:
         """Batch -> scalar loss."""
@@ -51,6 +64,11 @@ class StepLoss(nn.Module):
         states = self.model.encode_users(emb[:, :-1], batch.slots[:, :-1] < table.shape[0])  # (B, L, d)
         if self.objective == "inbatch":
             return inbatch_softmax(states, batch.slots[:, 1:], table, batch.log_q, batch.own_items, batch.valid)
+        if self.catalogue is not None:
+            every = self.model.encode_items(self.catalogue)  # (N, d)
+            every = torch.cat([every.new_zeros(1, every.shape[1]), every])  # (N+1, d): row 0 is padding
+            ids = torch.cat([batch.unique_items, batch.unique_items.new_zeros(1)])[batch.slots]  # (B, L+1), 0 = padding
+            return full_softmax(states, ids[:, 1:], every, ids, batch.valid)  # the window's items are masked
         loss = sasrec_bce if self.objective == "sasrec" else cpc_bce
         return loss(states, emb[:, 1:], padded[batch.negative_slots], batch.valid)
 
@@ -58,6 +76,7 @@ class StepLoss(nn.Module):
 def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
     """Train, select the epoch by validation NDCG@10 with early stopping, test it; returns metrics.json's content."""
     # --- setup
+    setup_started = time.perf_counter()
     out = Path(run.out_dir)
     world = distributed.setup(run.train.device)
     device = world.device
@@ -68,11 +87,10 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
     num_items = pl.read_parquet(run.data.items, columns=["item_idx"]).height
 
     # --- model and method
-    encoder_path = resolve_model_path(run.encoder.path) if run.encoder.path else None
-    item_encoder = build_item_encoder(run.encoder.kind, encoder_path, run.model.d_model, num_items,
-                                      image_mask_ratio=run.encoder.image_mask_ratio)
+    item_encoder = _item_encoder(run, num_items)
     user_encoder = SASRec(run.model.d_model, run.model.max_len, run.model.n_blocks, run.model.n_heads, run.model.dropout)
-    model = TransRec(item_encoder, user_encoder)
+    # multimodal and IISAN item encoders name their own groups (fusion, side networks)
+    model = (GroupedTransRec if hasattr(item_encoder, "parameter_groups") else TransRec)(item_encoder, user_encoder)
     if run.init_checkpoint:
         source = checkpoint.load_init_checkpoint(model, run.init_checkpoint)
         if source.get("base") != run.encoder.path:
@@ -94,13 +112,7 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
             "run_name": run.to_dict()["name"]}
 
     # --- data
-    content = build_content(run.data.content.kind, run.data.content.path, run.data.items,
-                            item_encoder.image_mean, item_encoder.image_std)
-    cached = run.train.cache_frozen_features and backbone_is_frozen(item_encoder)
-    if cached:
-        content = cache_first_tokens(item_encoder, content, batch_size=run.eval.item_batch, device=device, dtype=amp,
-                                     num_workers=run.train.num_workers)
-        log.info("frozen %s backbone: features of %d items computed once", run.encoder.kind, content.num_items)
+    content, cached = _content(run, item_encoder, device, amp)
     dataset = TrainingSet(split, content, num_items, run.model.max_len, seed=run.train.seed,
                           negatives=run.objective != "inbatch", inbatch=run.objective == "inbatch")
     sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank, shuffle=True, seed=run.train.seed)
@@ -108,25 +120,28 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
                         num_workers=run.train.num_workers, pin_memory=device.type == "cuda")
     valid_users = eval_histories(split, "valid", run.model.max_len)
     test_users = eval_histories(split, "test", run.model.max_len)
-    step_loss: nn.Module = StepLoss(model, run.objective)
+    step_loss: nn.Module = StepLoss(model, run.objective, content)
     unused = world.grouped and _has_unused(step_loss, dataset, run, device, amp)
     step_loss = distributed.wrap(step_loss, world, find_unused_parameters=unused)
 
-    # --- resume state
+    # --- resume state: last.pt also holds the best epoch's tensors, so every kill point resumes (best.pt, a declared
+    # output that Snakemake deletes after a failed job, is published only at the end)
     _seed(run.train.seed + world.rank)  # different dropout per rank
-    state: dict[str, Any] = {"epoch": 0, "best_epoch": None, "best_valid": None, "bad_epochs": 0, "stopped": False, "curve": []}
+    state: dict[str, Any] = {"epoch": 0, "best_epoch": None, "best_valid": None, "bad_epochs": 0, "stopped": False,
+                             "curve": [], "best_trainable": None}
     last_path, best_path = out / "last.pt", out / "best.pt"
     if resume and last_path.exists():
         saved = checkpoint.load(last_path)
-        if saved["run"] == run.to_dict() and len(saved["rng"]) == world.size:
+        if saved["run"] == run.to_dict() and len(saved["rng"]) == world.size and "best_trainable" in saved:
             checkpoint.load_trainable(model, saved["trainable"], source=str(last_path))
             optimizer.load_state_dict(saved["optimizer"])
             checkpoint.set_rng_state(saved["rng"][world.rank])
             state = {key: saved[key] for key in state}
             log.info("resumed %s after epoch %d", last_path, state["epoch"])
         else:
-            log.warning("%s was written by a different run config or world size: starting afresh", last_path)
+            log.warning("%s was written by a different run config, world size or version: starting afresh", last_path)
     reset_peak_memory(device)
+    setup_seconds = time.perf_counter() - setup_started
 
     # --- epochs
     while state["epoch"] < run.train.epochs and not state["stopped"]:
@@ -148,6 +163,7 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
                 torch.nn.utils.clip_grad_norm_([p for params in groups.values() for p in params], run.optim.grad_clip)
             optimizer.step()
             loss_sum, steps = loss_sum + float(loss.detach()), steps + 1
+            fault_point("step")
             if steps >= total_steps:
                 break
         loss_sum, steps = distributed.sum_all([loss_sum, steps], world)
@@ -157,32 +173,38 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
         seconds = time.perf_counter() - started
 
         # --- evaluate, checkpoint, stop
+        eval_started = time.perf_counter()
+        fault_point("validation")
         valid = _evaluate(model, content, valid_users, run, device, amp)
+        eval_seconds = time.perf_counter() - eval_started
         improved = state["best_valid"] is None or valid[SELECT] > state["best_valid"][SELECT]
         if improved:
-            state.update(best_epoch=epoch + 1, best_valid=valid, bad_epochs=0)
-            if world.main:
-                checkpoint.save_best(best_path, model, meta)
+            state.update(best_epoch=epoch + 1, best_valid=valid, bad_epochs=0,
+                         best_trainable=checkpoint.trainable_state(model))
         else:
             state["bad_epochs"] += 1
         state["stopped"] = state["bad_epochs"] >= run.train.patience
-        state["curve"].append({"epoch": epoch + 1, "loss": mean_loss, "valid_ndcg@10": valid["ndcg@10"],
-                               "valid_hr@10": valid["hr@10"], "seconds": seconds})
+        state["curve"].append({"epoch": epoch + 1, "loss": mean_loss,
+                               "valid": {k: v for k, v in valid.items() if "@" in k},
+                               "train_seconds": seconds, "eval_seconds": eval_seconds})
         state["epoch"] = epoch + 1
         rng = distributed.gather(checkpoint.rng_state(), world)
         if world.main:
             checkpoint.save(last_path, {"run": run.to_dict(), "trainable": checkpoint.trainable_state(model),
-                                        "optimizer": optimizer.state_dict(), "rng": rng, **state})
-        log.info("epoch %d/%d loss %.4f valid ndcg@10 %.2f hr@10 %.2f best epoch %d %.1f s%s", epoch + 1, run.train.epochs,
-                 mean_loss, valid["ndcg@10"], valid["hr@10"], state["best_epoch"], seconds,
-                 " (early stop)" if state["stopped"] else "")
+                                        "optimizer": optimizer.state_dict(), "rng": rng, **state},
+                            before_publish=lambda: fault_point("checkpoint"))
+        log.info("epoch %d/%d loss %.4f valid ndcg@10 %.2f hr@10 %.2f best epoch %d %.1f s + %.1f s eval%s",
+                 epoch + 1, run.train.epochs, mean_loss, valid["ndcg@10"], valid["hr@10"], state["best_epoch"], seconds,
+                 eval_seconds, " (early stop)" if state["stopped"] else "")
+        fault_point("epoch_end")
 
-    # --- test the best epoch
-    distributed.barrier(world)  # best.pt is complete
-    checkpoint.load_trainable(model, checkpoint.load(best_path)["trainable"], source=str(best_path))
+    # --- test the best epoch, then publish best.pt and metrics.json
+    test_started = time.perf_counter()
+    checkpoint.load_trainable(model, state["best_trainable"], source=f"{last_path} (best epoch)")
+    fault_point("test")
     test = _evaluate(model, content, test_users, run, device, amp)
     curve = state["curve"]
-    metrics = {
+    metrics = RunMetrics.from_dict({
         "run": {**run.to_dict()["name"], "stage": run.stage},
         "best_epoch": state["best_epoch"],
         "valid": {k: v for k, v in state["best_valid"].items() if "@" in k},
@@ -192,20 +214,96 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
         "total_parameters": total,
         "trainable_share": trainable / total,
         # median: the first epoch also pays one-off costs (lazy imports, CUDA context, torch.compile)
-        "seconds_per_epoch": float(np.median([c["seconds"] for c in curve])) if curve else None,
+        "seconds_per_epoch": float(np.median([c["train_seconds"] for c in curve])) if curve else None,
+        "eval_seconds_per_epoch": float(np.median([c["eval_seconds"] for c in curve])) if curve else None,
+        "setup_seconds": setup_seconds,
+        "test_seconds": time.perf_counter() - test_started,
         "peak_memory_gb": peak_memory_gb(device),  # GiB, None on CPU
         "repeat_share": {"valid": float(split["valid_is_repeat"].mean()), "test": float(split["test_is_repeat"].mean())},
         "device": device.type,
         "precision": "bf16" if amp is not None else "fp32",
         "world_size": world.size,
         "cached_item_features": cached,
-    }
+    })
     if world.main:
-        write_json(out / "metrics.json", metrics)
-    log.info("best epoch %s: valid %s test %s", state["best_epoch"], metrics["valid"], metrics["test"])
+        checkpoint.save(best_path, {"trainable": state["best_trainable"], **meta})
+        metrics.save(out / "metrics.json")
+    log.info("best epoch %s: valid %s test %s", state["best_epoch"], metrics.valid, metrics.test)
     distributed.barrier(world)
     distributed.teardown(world)
-    return metrics
+    return metrics.to_dict()
+
+
+def fault_point(phase: str) -> None:
+    """Fault injection for the kill tests: SIGKILL this process at the n-th `phase` when TRANSREC_KILL_AT=phase:n.
+
+    Phases: step, validation, checkpoint (last.pt written but not yet renamed into place), epoch_end, test.
+    """
+    target = os.environ.get("TRANSREC_KILL_AT")
+    if not target:
+        return
+    name, _, count = target.partition(":")
+    if name != phase:
+        return
+    _FAULT_COUNTS[phase] = _FAULT_COUNTS.get(phase, 0) + 1
+    if _FAULT_COUNTS[phase] == int(count or 1):
+        log.warning("TRANSREC_KILL_AT=%s: killing this process", target)
+        logging.shutdown()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_FAULT_COUNTS: dict[str, int] = {}
+
+
+def _item_encoder(run: RunConfig, num_items: int) -> nn.Module:
+    """One backbone + DTL, a tower per modality + fusion (multimodal), or IISAN; a cached IISAN builds no backbone."""
+    paths = run.encoder.paths or ({run.encoder.kind: run.encoder.path} if run.encoder.path else {})
+    paths = {m: resolve_model_path(p) for m, p in paths.items()}
+    if run.method["kind"] == "iisan":
+        method = build_method(run.method)
+        if not method.cached:
+            return build_iisan_item_encoder(run.model.d_model, method.config(), paths=paths)
+        if not run.data.content.stores:
+            raise ValueError("run config: a cached IISAN run needs data.content.stores (the hidden-state stores)")
+        stores = {m: FeatureStore(p) for m, p in run.data.content.stores.items()}  # shapes only: no backbone
+        return build_iisan_item_encoder(run.model.d_model, method.config(), shapes={m: (s.depth, s.width)
+                                                                                     for m, s in stores.items()})
+    if run.encoder.kind == "multimodal":
+        return build_multimodal_item_encoder(paths, run.model.d_model, image_mask_ratio=run.encoder.image_mask_ratio)
+    return build_item_encoder(run.encoder.kind, paths.get(run.encoder.kind), run.model.d_model, num_items,
+                              image_mask_ratio=run.encoder.image_mask_ratio)
+
+
+def _content(run: RunConfig, item_encoder: nn.Module, device: torch.device, amp: torch.dtype | None) -> tuple[Any, bool]:
+    """The run's item content, and whether it serves precomputed backbone outputs (a store or the per-run cache)."""
+    spec = run.data.content
+    if item_encoder.kind == "iisan" and not item_encoder.backbones:  # cached IISAN reads only the store
+        return build_store_content(spec.stores, run.data.items, item_encoder.side.kept), True
+    frozen = run.train.cache_frozen_features and item_encoder.kind != "iisan" and backbone_is_frozen(item_encoder)
+    if frozen and spec.stores:
+        return store_first_tokens(spec.stores, run.data.items), True
+    size = _image_size(item_encoder)
+    if spec.kind == "multimodal":
+        content = build_multimodal_content(spec.paths["text"], spec.paths["image"], run.data.items,
+                                           item_encoder.image_mean, item_encoder.image_std, size)
+    else:
+        content = build_content(spec.kind, spec.path, run.data.items, item_encoder.image_mean, item_encoder.image_std,
+                                size)
+    if frozen and spec.kind != "multimodal":  # no store given (e.g. a backbone pre-trained on a source): once per run
+        content = cache_first_tokens(item_encoder, content, batch_size=run.eval.item_batch, device=device, dtype=amp,
+                                     num_workers=run.train.num_workers)
+        log.info("frozen %s backbone: features of %d items computed once", run.encoder.kind, content.num_items)
+        return content, True
+    return content, False
+
+
+def _image_size(item_encoder: nn.Module) -> int:
+    """The pixel size the image backbone was built for (images are resized to it); 224 without an image backbone."""
+    for module in item_encoder.modules():
+        config = getattr(module, "config", None)
+        if getattr(config, "model_type", None) in ("vit", "vit_mae"):
+            return int(config.image_size)
+    return 224
 
 
 def _evaluate(model: TransRec, content: Any, users: tuple[Tensor, Tensor], run: RunConfig, device: torch.device,

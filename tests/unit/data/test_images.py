@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from transrec.data import images
-from transrec.data.images import LmdbImageReader, build_lmdb, decode_image, verify_lmdb
+from transrec.data.images import LmdbImageReader, build_lmdb, decode_image, expected_keys, verify_lmdb
 
 REAL_HM = Path(__file__).resolve().parents[4] / "shared" / "data" / "raw_samples" / "hm"
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (220, 220, 40)]
@@ -81,12 +81,12 @@ def test_round_trip_with_placeholders(raw, tmp_path):
     assert np.abs(grey.astype(int) - 128).max() <= 2
     report = _report(tmp_path / "report.tsv")
     assert set(report) == {"gone", "nokey", "trunc", "junk"}
-    assert report["gone"] == ("placeholder", "missing: file not found: images/gone.jpg")
-    assert report["nokey"] == ("placeholder", "missing: no image_key")
+    assert report["gone"] == ("placeholder", f"missing: no file at {folder}/images/gone.jpg")  # the path expected
+    assert report["nokey"] == ("placeholder", "missing: no image path (the items table gives none)")
     assert report["trunc"][0] == "placeholder" and report["trunc"][1].startswith("corrupt: ")
     assert report["junk"][1] == "corrupt: not a recognised image: images/junk.jpg"
-    verify = verify_lmdb(tmp_path / "db", tmp_path / "verify.json", [f"item{i:02d}" for i in range(24)])
-    assert verify["ok"] and verify["entries"] == 28
+    verify = verify_lmdb(tmp_path / "db", tmp_path / "verify.json", expected_keys(table, tmp_path / "report.tsv"))
+    assert verify["ok"] and verify["entries"] == verify["expected"] == 28
 
 
 def test_drop_policy_stores_nothing_for_bad_images(raw, tmp_path):
@@ -271,3 +271,45 @@ def test_real_hm_images(tmp_path):
     original = np.asarray(Image.open(paths[0]).convert("RGB").resize((224, 224)), dtype=float)
     stored = np.asarray(decode_image(LmdbImageReader(tmp_path / "db")[paths[0].stem]), dtype=float)
     assert np.abs(original - stored).mean() < 6  # draft decoding + JPEG q90 stay close to a full-quality resize
+
+
+def test_mostly_missing_images_stop_before_decoding_naming_expected_paths(raw, tmp_path):
+    folder, table = raw
+    for path in list((folder / "images").glob("0*.jpg"))[:14]:
+        path.unlink()  # with gone and nokey: 16 of 28 items lack a file
+    expected = rf"16 of 28 item images are missing \(57.1% > max_missing_fraction 50.0%\).*item\d\d -> {folder}/images/0"
+    with pytest.raises(ValueError, match=expected):
+        build_lmdb(table, folder, tmp_path / "db", tmp_path / "report.tsv", workers=1)
+    assert not (tmp_path / "db").exists() and not (tmp_path / "report.tsv").exists()
+    counts = build_lmdb(table, folder, tmp_path / "db", tmp_path / "report.tsv", workers=1, max_missing_fraction=0.6)
+    assert counts["missing"] == 16
+    report = _report(tmp_path / "report.tsv")
+    assert sum(detail.startswith(f"missing: no file at {folder}/images/") for _, detail in report.values()) == 15
+
+
+def test_verify_against_expected_keys_under_drop(raw, tmp_path):
+    folder, table = raw
+    build_lmdb(table, folder, tmp_path / "db", tmp_path / "report.tsv", policy="drop", workers=1)
+    keys = expected_keys(table, tmp_path / "report.tsv")
+    assert keys == [f"item{i:02d}" for i in range(24)]  # gone, nokey, trunc, junk were dropped
+    assert verify_lmdb(tmp_path / "db", tmp_path / "verify.json", keys)["ok"]
+    with pytest.raises(ValueError, match=r"0 expected key\(s\) missing \[\], 1 key\(s\) not in the item table \['item2"):
+        verify_lmdb(tmp_path / "db", tmp_path / "verify.json", keys[:-1])
+
+
+@pytest.mark.parametrize(
+    ("message", "said"),
+    [
+        ("mdb_txn_commit: No space left on device", "disk full while writing"),
+        ("mdb_put: Input/output error", "the disk is full or failing"),
+    ],
+)
+def test_store_write_failure_names_store_and_disk(raw, tmp_path, monkeypatch, message, said):
+    folder, table = raw
+
+    def failing_put(env, batch):
+        raise lmdb.Error(message)
+
+    monkeypatch.setattr(images, "_put_all", failing_put)
+    with pytest.raises(OSError, match=rf"{said}.*{tmp_path / 'db'}|{tmp_path / 'db'}.*{said}"):
+        build_lmdb(table, folder, tmp_path / "db", tmp_path / "report.tsv", workers=1)

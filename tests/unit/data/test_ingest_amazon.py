@@ -12,11 +12,12 @@ RAW = FIXTURES / "amazon"
 
 def test_2014_literal_metadata_and_reviews(tmp_path):
     out = run("amazon", RAW, tmp_path, LENIENT)
-    assert out.items.rows() == [
+    assert out.items.rows() == [  # image_key: where the image is expected; only B0001's exists
         ("B0001", "Red Shoe", "A shoe.", "Sneakers", "images/B0001.jpg"),
-        ("B0002", "", "", "Hats", None),
-        ("B0003", "Blue Hat", "", "", None),
+        ("B0002", "", "", "Hats", "images/B0002.jpg"),
+        ("B0003", "Blue Hat", "", "", "images/B0003.jpg"),
     ]
+    assert (out.report["images_expected"], out.report["images_found"]) == (3, 1)
     assert out.sequence("A1") == [("B0002", 1200000000), ("B0001", 1300000000)]  # time order; exact repeat dropped
     assert out.sequence("A2") == [("B0003", 1300000001)]
     assert out.report["counts"] == {
@@ -73,9 +74,15 @@ def test_missing_files_listed(tmp_path):
 @pytest.mark.realdata
 @pytest.mark.skipif(not (SHARED / "raw_samples" / "amazon").is_dir(), reason="shared raw samples absent")
 def test_real_excerpts_json_array_metadata(tmp_path):
-    out = run("amazon", SHARED / "raw_samples" / "amazon", tmp_path)
+    raw = SHARED / "raw_samples" / "amazon"
+    # gift-card metadata, fashion reviews: no review resolves, so ingest stops, naming both files
+    with pytest.raises(ValueError, match=r"AMAZON_FASHION_5.json: no usable interactions; 175 row.*meta_Gift_Cards.json"):
+        run("amazon", raw, tmp_path)
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "meta_Gift_Cards.json").symlink_to(raw / "meta_Gift_Cards.json")
+    (tmp_path / "raw" / "gift_reviews_5.json").write_text(
+        '{"reviewerID": "U1", "asin": "B001GXRQW0", "unixReviewTime": 1}\n'
+    )
+    out = run("amazon", tmp_path / "raw", tmp_path / "out")
     assert out.items.height == 10 and out.items["title"][0] == "Serendipity 3 $100.00 Gift Card"
     assert out.items["category"][0] == "Gift Cards"
-    assert out.report["rows_read"]["AMAZON_FASHION_5.json"] == 175
-    assert out.report["quarantined"] == {"unknown_item": 175}  # gift-card metadata, fashion reviews: none resolve
-    assert out.report["format_errors"] == 0 and out.interactions.height == 0

@@ -11,11 +11,12 @@ RAW = FIXTURES / "released"
 def test_items_unescaped_with_images(tmp_path):
     out = run("released", RAW, tmp_path, LENIENT)
     assert out.items.select("item_id", "title", "image_key").rows() == [
-        ("I1", "Rock & Roll Guitar", "images/I1.jpg"),
-        ("I2", "Drum <Kit>", None),
-        ("I3", "", None),
-        ("I4", "Unused item", None),
+        ("I1", "Rock & Roll Guitar", "images/I1.jpg"),  # where each image is expected; only I1's exists
+        ("I2", "Drum <Kit>", "images/I2.jpg"),
+        ("I3", "", "images/I3.jpg"),
+        ("I4", "Unused item", "images/I4.jpg"),
     ]
+    assert out.report["counts"]["missing_images"] == 3 and out.report["images_found"] == 1
 
 
 def test_positions_are_timestamps_and_repeats_kept(tmp_path):

@@ -1,4 +1,4 @@
-"""Method contract: registry and build_method errors, freeze, replace_module, find_modules, prepare_trainable."""
+"""Method contract: registry and build_method errors, lists as combos, freeze, replace_module, prepare_trainable."""
 
 from dataclasses import dataclass
 
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
-from transrec.methods.base import build_method, find_modules, freeze, prepare_trainable, register, replace_module
+from transrec.methods.base import build_method, freeze, prepare_trainable, register, replace_module
 from transrec.models.item_encoders import build_item_encoder
 from transrec.models.sasrec import SASRec
 from transrec.models.transrec import TransRec
@@ -89,16 +89,10 @@ def test_replace_module(model):
         replace_module(model, "user_encoder.blocks.0.attention.nothing", nn.Identity())
 
 
-def test_find_modules(tiny_bert_model):
-    found = find_modules(tiny_bert_model, ["query", "value"], ["user"])
-    assert found == [f"user_encoder.blocks.{i}.attention.{s}" for i in range(2) for s in ("query", "value")]
-    item = find_modules(tiny_bert_model, ["query"], ["item"])
-    assert item == [f"item_encoder.backbone.encoder.layer.{i}.attention.self.query" for i in range(3)]
-    assert len(find_modules(tiny_bert_model, ["query"], ["item", "user"])) == 5
-    with pytest.raises(ValueError, match="no module"):
-        find_modules(tiny_bert_model, ["lora_q"], ["item"])
-    with pytest.raises(ValueError, match="tower"):
-        find_modules(tiny_bert_model, ["query"], ["items"])
+def test_a_list_is_a_combo():
+    combo = build_method([{"kind": "houlsby"}, {"kind": "ln_tuning", "towers": ["item"]}])
+    assert type(combo).__name__ == "Combo" and len(combo.methods) == 2
+    assert build_method({"kind": "combo", "methods": [{"kind": "bitfit"}]}).methods == ({"kind": "bitfit"},)
 
 
 def test_prepare_trainable_method_grouping_wins_over_also_train(model):

@@ -131,3 +131,26 @@ def test_errors(vit_dirs, minilm_path):
         build_item_encoder("text", vit_dirs["vit"], 8, 5)
     with pytest.raises(ValueError, match="path"):
         build_item_encoder("text", None, 8, 5)
+
+
+def test_stages_equal_the_hf_forward_and_hidden_states(vit_dirs, minilm_path):
+    """embeddings -> blocks -> final norm reproduces the HF forward; hidden_states = HF's output_hidden_states[:, 0]."""
+    torch.manual_seed(0)
+    text = build_item_encoder("text", minilm_path, 16, 10).eval()
+    ids = torch.tensor([[101, 7592, 2088, 102, 0], [101, 2204, 102, 0, 0]])
+    inputs = {"input_ids": ids, "attention_mask": (ids != 0).to(torch.uint8)}
+    ref = text.backbone(input_ids=ids, attention_mask=(ids != 0).long(), output_hidden_states=True)
+    torch.testing.assert_close(text.first_token(inputs), ref.last_hidden_state[:, 0], rtol=0, atol=0)
+    stack = text.hidden_states(inputs, tuple(range(7)))
+    assert stack.shape == (2, 7, 384)
+    torch.testing.assert_close(stack, torch.stack([h[:, 0] for h in ref.hidden_states], 1), rtol=0, atol=0)
+    pixels = torch.randn(2, 3, 32, 32)
+    for name in ("vit", "vit_mae"):
+        image = build_item_encoder("image", vit_dirs[name], 16, 10).eval()
+        kwargs = {"noise": torch.arange(PATCHES, dtype=torch.float32).expand(2, PATCHES)} if name == "vit_mae" else {}
+        ref = image.backbone(pixel_values=pixels, output_hidden_states=True, **kwargs)
+        torch.testing.assert_close(image.first_token({"pixel_values": pixels}), ref.last_hidden_state[:, 0], rtol=0, atol=0)
+        stack = image.hidden_states({"pixel_values": pixels}, (0, 2))
+        torch.testing.assert_close(stack, torch.stack([ref.hidden_states[0][:, 0], ref.hidden_states[2][:, 0]], 1))
+    with pytest.raises(ValueError, match="0..2"):
+        image.hidden_states({"pixel_values": pixels}, (3,))

@@ -1,10 +1,10 @@
-"""Objectives against hand-computed values: SASRec BCE, CPC BCE, in-batch softmax with masking and logQ."""
+"""Objectives against hand-computed values: SASRec BCE, CPC BCE, in-batch softmax with masking and logQ, full softmax."""
 
 import math
 
 import torch
 
-from transrec.models.objectives import cpc_bce, inbatch_softmax, last_valid, sasrec_bce
+from transrec.models.objectives import cpc_bce, full_softmax, inbatch_softmax, last_valid, sasrec_bce
 
 
 def sp(x: float) -> float:
@@ -81,3 +81,44 @@ def test_gradients_are_finite_with_masked_columns():
     loss.backward()
     assert loss.item() == 0.0  # every other column is the user's own item: the positive is certain
     assert torch.isfinite(user.grad).all() and torch.isfinite(table.grad).all()
+
+
+def lse(*logits: float) -> float:
+    return math.log(sum(math.exp(x) for x in logits))
+
+
+def test_full_softmax_over_every_item_hand_computed():
+    table = torch.tensor([[9.0, 9.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # N = 3, row 0 = padding (never a class)
+    user = torch.tensor([[[1.0, 2.0], [2.0, 0.0]], [[0.0, 1.0], [5.0, 5.0]]])  # (2, 2, 2)
+    targets = torch.tensor([[2, 3], [1, 0]])
+    valid = torch.tensor([[True, True], [True, False]])
+    # logits of items 1, 2, 3: user (0,0) -> 1, 2, 3; (0,1) -> 2, 0, 2; (1,0) -> 0, 1, 1; (1,1) is padding
+    expected = ((lse(1, 2, 3) - 2) + (lse(2, 0, 2) - 2) + (lse(0, 1, 1) - 0)) / 3
+    loss = full_softmax(user, targets, table, None, valid)
+    assert math.isclose(loss.item(), expected, rel_tol=1e-6)
+
+
+def test_full_softmax_masks_own_items_but_the_positive():
+    table = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    user = torch.tensor([[[1.0, 2.0], [2.0, 0.0]]])  # (1, 2, 2)
+    targets = torch.tensor([[2, 3]])
+    own = torch.tensor([[1, 2, 3, 0]])  # items 1, 2, 3 are all in the user's window (0 = padding)
+    loss = full_softmax(user, targets, table, own, torch.tensor([[True, True]]))
+    assert loss.item() == 0.0  # every other item is the user's own: each positive is certain
+    own = torch.tensor([[0, 2, 0, 0]])  # item 2 only: masked at position 1, the positive at position 0
+    expected = ((lse(1, 2, 3) - 2) + (lse(2, 2) - 2)) / 2
+    loss = full_softmax(user, targets, table, own, torch.tensor([[True, True]]))
+    assert math.isclose(loss.item(), expected, rel_tol=1e-6)
+
+
+def test_full_softmax_gradients_reach_every_item_row_but_padding():
+    user = torch.randn(2, 3, 4, requires_grad=True)
+    table = torch.randn(6, 4, requires_grad=True)
+    targets = torch.tensor([[1, 2, 3], [4, 5, 0]])
+    valid = torch.tensor([[True, True, True], [True, True, False]])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = full_softmax(user, targets, table, None, valid)
+    loss.backward()
+    assert loss.dtype == torch.float32
+    assert torch.isfinite(user.grad).all() and (table.grad[1:].abs().sum(-1) > 0).all()
+    assert (table.grad[0] == 0).all()

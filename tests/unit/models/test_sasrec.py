@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from transrec.models.sasrec import SASRec, sasrec_parameter_count
+from transrec.models.sasrec import SASRec, attention_mask, sasrec_parameter_count
 from transrec.models.transrec import count_parameters
 
 D, L, HEADS = 12, 7, 2
@@ -111,3 +111,11 @@ def test_parameter_count_equals_formula(d, max_len, blocks):
     assert count_parameters(model) == (sasrec_parameter_count(d, max_len, blocks),) * 2
     # d=64, L=20, 2 blocks: 20*64 + 2*64 + 2*(12*64^2 + 9*64)
     assert sasrec_parameter_count(64, 20, 2) == 1280 + 128 + 2 * (12 * 4096 + 576)
+
+
+def test_block_states_are_the_per_block_outputs(model):
+    emb, mask = torch.randn(2, L, D), left_padded_mask([7, 4])
+    states = model.block_states(emb, mask)
+    assert len(states) == 3 and all(s.shape == (2, L, D) for s in states)
+    torch.testing.assert_close(states[-1], model(emb, mask), rtol=0, atol=0)
+    torch.testing.assert_close(states[1], model.blocks[0](states[0], attention_mask(mask)), rtol=0, atol=0)

@@ -16,11 +16,13 @@ def _write(path, method, seed, epochs=4):
         "stage": "adapt",
     }
     curve = [
-        {"epoch": e, "loss": 1.0, "valid_ndcg@10": 2.0 + e * (seed + 1), "valid_hr@10": 3.0, "seconds": 1.0}
+        {"epoch": e, "loss": 1.0, "valid": {"ndcg@10": 2.0 + e * (seed + 1), "hr@10": 3.0}, "train_seconds": 1.0,
+         "eval_seconds": 0.1}
         for e in range(1, epochs + 1)
     ]
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"run": run, "best_epoch": epochs, "curve": curve}))
+    metrics = {"run": run, "best_epoch": epochs, "curve": curve, "valid": {}, "test": {}, "repeat_share": {}}
+    path.write_text(json.dumps(metrics))
     return path
 
 

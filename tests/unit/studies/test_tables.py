@@ -23,7 +23,8 @@ def _metrics(method, seed, test_ndcg, trainable, memory=12.5, epochs=3):
         "valid": {"hr@10": 10.0 + seed, "ndcg@10": 5.0 + seed},
         "test": {"hr@10": 9.5, "ndcg@10": test_ndcg},
         "curve": [
-            {"epoch": e, "loss": 1.0 / (e + 1), "valid_ndcg@10": 1.0 + e, "valid_hr@10": 2.0 + e, "seconds": 60.0}
+            {"epoch": e, "loss": 1.0 / (e + 1), "valid": {"ndcg@10": 1.0 + e, "hr@10": 2.0 + e}, "train_seconds": 60.0,
+             "eval_seconds": 1.0}
             for e in range(epochs)
         ],
         "trainable_parameters": trainable,
@@ -59,13 +60,17 @@ def test_collect_runs_one_sorted_row_per_run(runs):
     assert frame.row(0, named=True)["peak_memory_gb"] is None
 
 
-def test_pretrain_runs_without_method_and_start_are_kept(tmp_path):
+def test_a_renamed_or_missing_metrics_key_fails_naming_it(tmp_path):
     metrics = _metrics("x", 0, 1.0, 10)
-    metrics["run"] = {"dataset": "mind", "encoder": "bert", "objective": "sasrec", "seed": 0, "stage": "pretrain"}
+    metrics["secs_per_epoch"] = metrics.pop("seconds_per_epoch")
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps(metrics))
-    row = collect_runs([path]).row(0, named=True)
-    assert row["method"] is None and row["stage"] == "pretrain"
+    with pytest.raises(ValueError, match="secs_per_epoch"):
+        collect_runs([path])
+    del metrics["secs_per_epoch"], metrics["run"]["method"]
+    path.write_text(json.dumps(metrics))
+    with pytest.raises(ValueError, match="run.method"):
+        collect_runs([path])
 
 
 def test_write_runs_table_csv_and_markdown(runs, tmp_path):

@@ -84,8 +84,8 @@ def test_resume_after_kill_gives_the_same_metrics(tmp_path, monkeypatch):
     run = RunConfig.from_dict(tiny_run(tmp_path / "killed"))
     real_save, saves = checkpoint.save, []
 
-    def save_then_die(path, obj):
-        real_save(path, obj)
+    def save_then_die(path, obj, **kwargs):
+        real_save(path, obj, **kwargs)
         saves.append(Path(path).name)
         if saves.count("last.pt") == 2:
             raise Killed  # the process dies right after epoch 2's checkpoint
@@ -97,9 +97,20 @@ def test_resume_after_kill_gives_the_same_metrics(tmp_path, monkeypatch):
     resumed = train(run)
     for key in ("best_epoch", "valid", "test"):
         assert resumed[key] == whole[key]
-    strip = lambda curve: [{k: v for k, v in c.items() if k != "seconds"} for c in curve]  # noqa: E731
+    strip = lambda curve: [{k: v for k, v in c.items() if "seconds" not in k} for c in curve]  # noqa: E731
     assert strip(resumed["curve"]) == strip(whole["curve"])
     assert len(resumed["curve"]) == 4
+
+
+def test_resume_without_best_pt_after_a_late_kill(tmp_path):
+    """Snakemake deletes best.pt (a declared output) of a killed job: the best epoch must live in last.pt."""
+    run = RunConfig.from_dict(tiny_run(tmp_path))
+    whole = train(run)
+    (Path(run.out_dir) / "best.pt").unlink()  # as after a kill during the final test evaluation
+    (Path(run.out_dir) / "metrics.json").unlink()
+    resumed = train(run)
+    assert resumed["test"] == whole["test"] and resumed["best_epoch"] == whole["best_epoch"]
+    assert (Path(run.out_dir) / "best.pt").exists()
 
 
 def test_no_resume_starts_afresh(tmp_path):

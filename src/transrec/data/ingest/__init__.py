@@ -22,18 +22,58 @@ READERS: dict[str, tuple[Callable[[Path, dict[str, Any], Quarantine], Ingested],
     "amazon": (amazon.read, amazon.OPTIONS),
     "released": (released.read, released.OPTIONS),
 }
-COMMON_OPTIONS: dict[str, Any] = {"max_bad_fraction": 0.01}
+COMMON_OPTIONS: dict[str, Any] = {"max_bad_fraction": 0.01, "files": {}}
+FILE_ROLES: dict[str, dict[str, str | None]] = {  # file name per role, as each dataset ships (None: found by pattern)
+    "mind": mind.FILES,
+    "adressa": {},
+    "hm": hm.FILES,
+    "amazon": amazon.FILES,
+    "released": released.FILES,
+}
 
 
 def resolve_options(dataset_format: str, options: dict | None) -> dict[str, Any]:
-    """The reader's options with defaults filled in; an unknown format or option key raises."""
+    """The reader's options with defaults filled in (`files` merged role by role); an unknown format, option key
+    or file role raises, naming it."""
     if dataset_format not in READERS:
         raise ValueError(f"unknown dataset format {dataset_format!r}; known: {sorted(READERS)}")
     defaults = {**COMMON_OPTIONS, **READERS[dataset_format][1]}
-    unknown = sorted(set(options or {}) - set(defaults))
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(defaults))
     if unknown:
         raise ValueError(f"unknown ingest option(s) {unknown} for format {dataset_format!r}; known: {sorted(defaults)}")
-    return {**defaults, **(options or {})}
+    roles = FILE_ROLES[dataset_format]
+    files = options.get("files") or {}
+    bad_roles = sorted(set(files) - set(roles))
+    if bad_roles:
+        raise ValueError(
+            f"files: unknown file role(s) {bad_roles} for format {dataset_format!r}; known: {sorted(roles) or 'none'}"
+        )
+    fraction = options.get("max_bad_fraction", defaults["max_bad_fraction"])
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
+        raise ValueError(f"max_bad_fraction must be a number in [0, 1], not {fraction!r}")
+    return {**defaults, **options, "files": {**roles, **files}}
+
+
+def check_files_have_rows(raw_dir: Path, result: Ingested) -> None:
+    """Fail here, naming the raw file, when a file holds no data rows (empty, or only a header)."""
+    for file, rows in result.rows_read.items():
+        if rows == 0:
+            raise ValueError(f"{raw_dir / file}: no data rows (the file is empty or holds only a header)")
+
+
+def check_usable(raw_dir: Path, result: Ingested, rejected: Quarantine) -> None:
+    """Fail here, naming the raw files, when no item or no interaction is left after quarantine."""
+    item_files = [str(raw_dir / f) for f in result.item_files] or [str(raw_dir)]
+    if result.items.height == 0:
+        raise ValueError(f"{', '.join(item_files)}: no usable item rows (quarantined by reason: {rejected.counts()})")
+    if result.interactions.height == 0:
+        others = [str(raw_dir / f) for f in result.rows_read if f not in result.item_files] or item_files
+        unknown = rejected.counts().get("unknown_item", 0)
+        raise ValueError(
+            f"{', '.join(others)}: no usable interactions; {unknown} row(s) reference items missing from "
+            f"{', '.join(item_files)} ({result.items.height} items); quarantined by reason: {rejected.counts()}"
+        )
 
 
 def ingest(
@@ -74,14 +114,17 @@ def ingest(
         "items": items.height,
         "items_with_interactions": interactions["item_id"].n_unique(),
         "interactions": interactions.height,
-        "images_found": int(items["image_key"].is_not_null().sum()),
+        "images_expected": int(items["image_key"].is_not_null().sum()),
+        "images_found": int(items["image_key"].is_not_null().sum()) - result.counts.get("missing_images", 0),
     }
+    check_files_have_rows(raw_dir, result)
     if bad_fraction > settings["max_bad_fraction"]:
         raise ValueError(
             f"{raw_dir}: {format_errors} of {rows_read} rows quarantined as malformed ({bad_fraction:.2%} > "
             f"max_bad_fraction {settings['max_bad_fraction']:.2%}); is format {dataset_format!r} right? "
             f"by reason: {rejected.counts()}; first: {rejected.examples()}"
         )
+    check_usable(raw_dir, result, rejected)
     write_parquet(items, item_table)
     write_parquet(interactions, interaction_table)
     rejected.write(quarantine)

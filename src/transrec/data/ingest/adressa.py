@@ -5,6 +5,8 @@ Every event with an article `id` is one interaction (user = `userId`, timestamp 
 most frequent non-empty `title` seen for its id (ties: the first seen); its category is the first non-empty of
 `category`, `category1` (before any `|`), or the first path segment of `url`. Titles stay Norwegian here: the
 translate stage applies any translation table (option `translation_table` is accepted and ignored).
+An event repeated exactly (same user, article and time: a logging double) is one view: repeats are dropped and
+counted (`duplicate_events`, the first kept); option `duplicates: keep` keeps them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from transrec.data.ingest.tables import ITEM_SCHEMA, Ingested
 
 log = logging.getLogger(__name__)
 
-OPTIONS: dict[str, Any] = {"translation_table": None}
+OPTIONS: dict[str, Any] = {"translation_table": None, "duplicates": "drop"}
 NOT_EVENTS = {".tsv", ".md", ".txt", ".py", ".csv", ".parquet"}
 
 
@@ -58,6 +60,8 @@ def event_category(event: dict[str, Any]) -> str:
 
 def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Ingested:
     """Read every Adressa event file under raw_dir."""
+    if options["duplicates"] not in ("drop", "keep"):
+        raise ValueError(f"Adressa option duplicates must be 'drop' or 'keep', not {options['duplicates']!r}")
     users: list[str] = []
     item_ids: list[str] = []
     times: list[int] = []
@@ -106,5 +110,9 @@ def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Inge
         {"user_id": users, "item_id": item_ids, "timestamp": times, "order": range(len(users))},
         schema={"user_id": pl.String, "item_id": pl.String, "timestamp": pl.Int64, "order": pl.Int64},
     )
+    repeated = interactions.select(pl.struct("user_id", "item_id", "timestamp").is_first_distinct().not_()).to_series()
+    if options["duplicates"] == "drop":
+        interactions = interactions.filter(~repeated)
+    counts["duplicate_events"] = int(repeated.sum())
     counts["items_without_title"] = sum(1 for c in titles.values() if not c)
-    return Ingested(items, interactions, rows_read, dict(counts))
+    return Ingested(items, interactions, rows_read, dict(counts), list(rows_read))

@@ -1,11 +1,14 @@
 """Amazon reader: reviews (2014 or 2018, JSON lines or array, plain or .gz) and metadata (JSON or Python literals).
 
-Files are found by name: reviews contain "review" or end in `_5.json[.gz]`; metadata start with "meta". A review is
+Files are found by name: reviews contain "review" or end in `_5.json[.gz]`; metadata start with "meta" (or are given
+by option `files: {reviews: <name>, meta: <name>}`, relative to raw_dir). A review is
 an interaction (user = reviewerID, item = asin, timestamp = unixReviewTime); exact repeats of (user, item,
-timestamp), which the 2018 files list once per product style, are dropped and counted. Metadata lines of the 2014
+timestamp), which the 2018 files list once per product style, are dropped and counted (option `duplicates: keep`
+keeps them). Metadata lines of the 2014
 release are Python literals, parsed with ast.literal_eval (never eval). title "" when absent (counted);
 description = the text (list items joined); category = the most specific entry of `category` (2018) or of the
-first `categories` path (2014). image_key = `images/<asin>.jpg` when that file exists under raw_dir.
+first `categories` path (2014). image_key = `images/<asin>.jpg`, where the image is expected (missing ones are
+counted here as `missing_images` and listed by the image stage).
 """
 
 from __future__ import annotations
@@ -18,22 +21,45 @@ from typing import Any
 import polars as pl
 
 from transrec.data.ingest.quarantine import Quarantine
-from transrec.data.ingest.readers import epoch_seconds, excerpt, image_index, list_files, parsed_records
+from transrec.data.ingest.readers import (
+    epoch_seconds,
+    excerpt,
+    image_index,
+    list_files,
+    missing_images,
+    parsed_records,
+)
 from transrec.data.ingest.tables import ITEM_SCHEMA, Ingested
 
-OPTIONS: dict[str, Any] = {}
+OPTIONS: dict[str, Any] = {"duplicates": "drop"}
+FILES: dict[str, str | None] = {"reviews": None, "meta": None}  # None: found by name pattern
 REVIEWS = re.compile(r"(review|_5\.json(\.gz)?$)", re.IGNORECASE)
 
 
-def find_files(raw_dir: Path) -> tuple[list[Path], list[Path]]:
-    """(review files, metadata files) in raw_dir by name pattern; a clear error listing raw_dir if either is absent."""
+def _named(raw_dir: Path, name: str, role: str) -> list[Path]:
+    """[raw_dir/name] (or name.gz), the file option `files.<role>` names; a clear error if absent."""
+    for path in (raw_dir / name, raw_dir / f"{name}.gz"):
+        if path.is_file():
+            return [path]
+    raise FileNotFoundError(f"{raw_dir}: files.{role} names {name}, which is not there; found: {list_files(raw_dir)}")
+
+
+def find_files(raw_dir: Path, names: dict[str, str | None] | None = None) -> tuple[list[Path], list[Path]]:
+    """(review files, metadata files): as named by `names`, else by name pattern; a clear error listing raw_dir."""
+    names = names or {}
+    if names.get("reviews") and names.get("meta"):
+        return _named(raw_dir, names["reviews"], "reviews"), _named(raw_dir, names["meta"], "meta")
     files = sorted(p for p in raw_dir.iterdir() if p.is_file() and not p.name.startswith("."))
     meta = [p for p in files if p.name.lower().startswith("meta")]
     reviews = [p for p in files if p not in meta and REVIEWS.search(p.name)]
+    if names.get("reviews"):
+        reviews = _named(raw_dir, names["reviews"], "reviews")
+    if names.get("meta"):
+        meta = _named(raw_dir, names["meta"], "meta")
     if not reviews or not meta:
         raise FileNotFoundError(
             f"{raw_dir}: Amazon format needs a reviews file (*review*.json[.gz] or *_5.json[.gz]) and a metadata "
-            f"file (meta*.json[.gz]); found: {list_files(raw_dir)}"
+            f"file (meta*.json[.gz]), or option files.reviews / files.meta; found: {list_files(raw_dir)}"
         )
     return reviews, meta
 
@@ -61,7 +87,6 @@ def read_metadata(
     paths: list[Path], raw_dir: Path, quarantine: Quarantine, counts: Counter[str]
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Items from metadata files (first record per asin kept); returns (items, rows read per file)."""
-    images = image_index(raw_dir)
     rows: dict[str, tuple[str, str, str, str | None]] = {}
     rows_read: dict[str, int] = {}
     for path in paths:
@@ -77,26 +102,27 @@ def read_metadata(
             title = record.value.get("title")
             if not isinstance(title, str) or not title.strip():
                 counts["items_without_title"] += 1
-            key = f"images/{asin}.jpg"
             rows[asin] = (
                 _text(title),
                 _text(record.value.get("description")),
                 _category(record.value),
-                key if key in images else None,
+                f"images/{asin}.jpg",
             )
     items = pl.DataFrame(
         [(asin, *row) for asin, row in rows.items()],
         schema=ITEM_SCHEMA,
         orient="row",
     )
-    counts["missing_images"] = int(items["image_key"].is_null().sum())
+    counts["missing_images"] = missing_images(items["image_key"], image_index(raw_dir))
     return items, rows_read
 
 
 
 def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Ingested:
     """Read the Amazon reviews and metadata files under raw_dir."""
-    review_paths, meta_paths = find_files(raw_dir)
+    if options["duplicates"] not in ("drop", "keep"):
+        raise ValueError(f"Amazon option duplicates must be 'drop' or 'keep', not {options['duplicates']!r}")
+    review_paths, meta_paths = find_files(raw_dir, options["files"])
     counts: Counter[str] = Counter()
     items, rows_read = read_metadata(meta_paths, raw_dir, quarantine, counts)
     known = set(items["item_id"].to_list())
@@ -118,10 +144,12 @@ def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Inge
                 quarantine.add(file, record.line, "bad_time", excerpt(repr(record.value)))
             elif asin.strip() not in known:
                 quarantine.add(file, record.line, "unknown_item", f"unknown asin {asin.strip()}")
-            elif (user.strip(), asin.strip(), when) in seen:
-                counts["duplicate_reviews"] += 1
             else:
-                seen.add((user.strip(), asin.strip(), when))
+                key = (user.strip(), asin.strip(), when)
+                counts["duplicate_reviews"] += key in seen
+                if key in seen and options["duplicates"] == "drop":
+                    continue
+                seen.add(key)
                 users.append(user.strip())
                 asins.append(asin.strip())
                 times.append(when)
@@ -130,4 +158,5 @@ def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Inge
         {"user_id": users, "item_id": asins, "timestamp": times, "order": order},
         schema={"user_id": pl.String, "item_id": pl.String, "timestamp": pl.Int64, "order": pl.Int64},
     )
-    return Ingested(items, interactions, rows_read, dict(counts))
+    meta_files = [p.relative_to(raw_dir).as_posix() for p in meta_paths]
+    return Ingested(items, interactions, rows_read, dict(counts), meta_files)

@@ -12,6 +12,7 @@ news" is the window L = 20, and PROTOCOL.md cuts sequences to L + 3 later, so in
 0 or None keeps everything). Clicks on news ids missing from news.tsv are quarantined (`unknown_item`, one row per
 behaviors line listing the ids) before the cut. Times (`11/15/2019 8:55:22 AM`) are read as UTC.
 Impression tokens without a label (MIND test split) count as not clicked.
+File names per split folder: option `files: {news, behaviors}` (defaults news.tsv, behaviors.tsv; `.gz` accepted).
 """
 
 from __future__ import annotations
@@ -31,36 +32,41 @@ from transrec.data.ingest.tables import Ingested
 log = logging.getLogger(__name__)
 
 OPTIONS: dict[str, Any] = {"history_limit": 23, "splits": None, "dedupe": "first"}
+FILES: dict[str, str | None] = {"news": "news.tsv", "behaviors": "behaviors.tsv"}
 TIME_FORMAT = "%m/%d/%Y %I:%M:%S %p"
 BAD_IMPRESSIONS = r"-(?:[^01]|[01]\S|$)|(?:^|\s)-|\s\s|^\s|\s$"  # any token other than `id`, `id-0`, `id-1`
 SPLIT_ORDER = {"train": 0, "dev": 1, "valid": 1, "test": 2}
 
 
-def _pair(folder: Path) -> tuple[Path, Path] | None:
+def _pair(folder: Path, names: dict[str, str | None] = FILES) -> tuple[Path, Path] | None:
     """The (news, behaviors) files of a folder, plain or .gz, or None."""
     found = []
-    for stem in ("news", "behaviors"):
-        paths = [folder / f"{stem}.tsv", folder / f"{stem}.tsv.gz"]
+    for role in ("news", "behaviors"):
+        paths = [folder / f"{names[role]}", folder / f"{names[role]}.gz"]
         found.append(next((p for p in paths if p.is_file()), None))
     return (found[0], found[1]) if all(found) else None
 
 
-def find_splits(raw_dir: Path, splits: list[str] | None = None) -> list[tuple[Path, Path]]:
+def find_splits(
+    raw_dir: Path, splits: list[str] | None = None, names: dict[str, str | None] = FILES
+) -> list[tuple[Path, Path]]:
     """The (news, behaviors) pairs to read: raw_dir itself if it holds a pair, else its split sub-folders."""
-    flat = _pair(raw_dir)
+    flat = _pair(raw_dir, names)
     folders = sorted(
-        (p for p in raw_dir.iterdir() if p.is_dir() and _pair(p)), key=lambda p: (SPLIT_ORDER.get(p.name, 3), p.name)
+        (p for p in raw_dir.iterdir() if p.is_dir() and _pair(p, names)),
+        key=lambda p: (SPLIT_ORDER.get(p.name, 3), p.name),
     )
     if splits is not None:
         by_name = {p.name: p for p in folders} | ({".": raw_dir} if flat else {})
         missing = [s for s in splits if s not in by_name]
         if missing:
             raise FileNotFoundError(f"{raw_dir}: MIND split(s) {missing} not found; present: {sorted(by_name)}")
-        return [_pair(by_name[s]) for s in splits]  # type: ignore[misc]
-    pairs = ([flat] if flat else []) + [_pair(p) for p in folders]
+        return [_pair(by_name[s], names) for s in splits]  # type: ignore[misc]
+    pairs = ([flat] if flat else []) + [_pair(p, names) for p in folders]
     if not pairs:
         raise FileNotFoundError(
-            f"{raw_dir}: no news.tsv + behaviors.tsv pair (flat or in sub-folders); found: {list_files(raw_dir)}"
+            f"{raw_dir}: no {names['news']} + {names['behaviors']} pair (flat or in sub-folders; option files.news, "
+            f"files.behaviors); found: {list_files(raw_dir)}"
         )
     return pairs  # type: ignore[return-value]
 
@@ -172,7 +178,7 @@ def click_events(lines: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
 
 def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Ingested:
     """Read every selected MIND split under raw_dir (train and dev merged)."""
-    pairs = find_splits(raw_dir, options["splits"])
+    pairs = find_splits(raw_dir, options["splits"], options["files"])
     rows_read: dict[str, int] = {}
     news, behaviors, unlabeled = [], [], 0
     for index, (news_path, behaviors_path) in enumerate(pairs):
@@ -224,4 +230,5 @@ def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Inge
         "unlabeled_impression_lines": unlabeled,
         "users_without_clicks": user_ids.len() - kept["uid"].n_unique(),
     }
-    return Ingested(items, interactions, rows_read, counts)
+    news_files = [p.relative_to(raw_dir).as_posix() for p, _ in pairs]
+    return Ingested(items, interactions, rows_read, counts, news_files)

@@ -7,6 +7,7 @@ import codecs
 import gzip
 import json
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +24,68 @@ CHUNK_BYTES = 256 * 1024 * 1024
 EXCERPT_CHARS = 200
 
 
+READ_STEP = 64 * 1024  # a damaged gzip loses the step it was decoding: this bounds how far the line count lags
+DAMAGED = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+class DamagedFileError(ValueError):
+    """A compressed raw file ends early (truncated copy or download) or is corrupt."""
+
+
+class GzipLines(gzip.GzipFile):
+    """A gzip reader that counts the lines it has returned, so a truncated or corrupt stream is reported with the
+    file's path and the last whole line read (gzip itself raises a bare EOFError naming nothing)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        super().__init__(path, "rb")
+        self.path = str(path)
+        self.lines = 0
+
+    def _damaged(self, error: BaseException) -> DamagedFileError:
+        return DamagedFileError(
+            f"{self.path}: gzip data ends early or is corrupt after line {self.lines} (the last whole line read; "
+            f"{type(error).__name__}: {error}); the file is truncated or damaged: copy or download it again"
+        )
+
+    def _count(self, data: bytes) -> bytes:
+        self.lines += data.count(b"\n")
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Read like GzipFile.read, in steps, counting lines."""
+        size = -1 if size is None else size
+        pieces: list[bytes] = []
+        try:
+            while size < 0 or size > 0:
+                piece = super().read(READ_STEP if size < 0 else min(size, READ_STEP))
+                if not piece:
+                    break
+                pieces.append(self._count(piece))
+                size = size - len(piece) if size > 0 else size
+        except DAMAGED as error:
+            raise self._damaged(error) from error
+        return b"".join(pieces)
+
+    def read1(self, size: int = -1) -> bytes:
+        """GzipFile.read1, counting lines."""
+        try:
+            return self._count(super().read1(size))
+        except DAMAGED as error:
+            raise self._damaged(error) from error
+
+    def readline(self, size: int | None = -1) -> bytes:
+        """GzipFile.readline (also what iteration calls), counting lines."""
+        try:
+            return self._count(super().readline(size))
+        except DAMAGED as error:
+            raise self._damaged(error) from error
+
+
 def open_bytes(path: str | os.PathLike) -> BinaryIO:
     """Open `path` for binary reading, decompressing gzip when the file starts with the gzip magic bytes."""
     with open(path, "rb") as probe:
         magic = probe.read(2)
-    return gzip.open(path, "rb") if magic == GZIP_MAGIC else open(path, "rb")  # type: ignore[return-value]
+    return GzipLines(path) if magic == GZIP_MAGIC else open(path, "rb")  # type: ignore[return-value]
 
 
 def excerpt(raw: bytes | str) -> str:
@@ -251,6 +309,11 @@ def image_index(raw_dir: Path, folder: str = "images") -> set[str]:
         rel = Path(directory).relative_to(raw_dir).as_posix()
         found.update(f"{rel}/{name}" for name in files)
     return found
+
+
+def missing_images(keys: pl.Series, found: set[str]) -> int:
+    """How many expected image paths (null: none expected) are not among the files found."""
+    return int((~keys.drop_nulls().is_in(pl.Series(sorted(found), dtype=pl.String).implode())).sum())
 
 
 def _fields_of_chunk(

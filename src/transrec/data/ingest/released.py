@@ -3,6 +3,10 @@
 Timestamps are positions in the user's line (0, 1, 2, ...; the file lists items oldest first). Titles are
 HTML-unescaped and stripped. Items in a user line but not in items.tsv are quarantined as `unknown_item`
 (one row per user line, listing the ids); a user id given on a second line is quarantined (`duplicate_user`).
+File names: option `files: {users, items}` (relative to raw_dir); unset, `users.tsv` / `items.tsv`, else the one file
+named `*users*.tsv[.gz]` / `*items*.tsv[.gz]` (the IISAN release ships `am_<Category>_users_10K.tsv` and
+`<Category>_items.tsv`). image_key = `images/<id>.jpg` when raw_dir has an `images` folder (a text-only release has
+none: null); missing files are counted (`missing_images`) and listed by the image stage.
 """
 
 from __future__ import annotations
@@ -14,44 +18,61 @@ from typing import Any
 import polars as pl
 
 from transrec.data.ingest.quarantine import Quarantine
-from transrec.data.ingest.readers import image_index, list_files, read_fields, row_text
+from transrec.data.ingest.readers import image_index, list_files, missing_images, read_fields, row_text
 from transrec.data.ingest.tables import Ingested
 
 OPTIONS: dict[str, Any] = {}
+FILES: dict[str, str | None] = {"users": None, "items": None}  # None: <role>.tsv, else the one *<role>*.tsv
 
 
-def _require(raw_dir: Path, name: str) -> Path:
-    """raw_dir/name (or name.gz); a clear error listing raw_dir if absent."""
-    for path in (raw_dir / name, raw_dir / f"{name}.gz"):
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"{raw_dir}: released format needs {name}; found: {list_files(raw_dir)}")
+def find_file(raw_dir: Path, role: str, name: str | None) -> Path:
+    """The `role` file (users or items): `name` if given, else <role>.tsv, else the one *<role>*.tsv[.gz]."""
+    for candidate in [name] if name else [f"{role}.tsv"]:
+        for path in (raw_dir / candidate, raw_dir / f"{candidate}.gz"):
+            if path.is_file():
+                return path
+    if name:
+        raise FileNotFoundError(
+            f"{raw_dir}: files.{role} names {name}, which is not there; found: {list_files(raw_dir)}"
+        )
+    matches = sorted(
+        p for p in raw_dir.iterdir() if p.is_file() and role in p.name and p.name.endswith((".tsv", ".tsv.gz"))
+    )
+    if len(matches) == 1:
+        return matches[0]
+    found = f"several match *{role}*.tsv: {[p.name for p in matches]}" if matches else f"found: {list_files(raw_dir)}"
+    raise FileNotFoundError(
+        f"{raw_dir}: released format needs {role}.tsv or one *{role}*.tsv (or option files.{role}); {found}"
+    )
 
 
 def read_items(path: Path, file: str, raw_dir: Path, quarantine: Quarantine) -> tuple[pl.DataFrame, int, int]:
-    """items.tsv as items (title unescaped, image_key when images/<id>.jpg exists); returns (items, lines, duplicates)."""
+    """items.tsv as items (title unescaped, image_key images/<id>.jpg); returns (items, lines, duplicates)."""
     fields, lines, _ = read_fields(path, file, (1, 2), quarantine)
     empty = pl.col("f0").str.strip_chars() == ""
     quarantine.add_frame(file, fields.filter(empty), "empty_id", row_text(fields))
     fields = fields.filter(~empty).with_columns(pl.col("f0").str.strip_chars(), pl.col("f1").fill_null(""))
     entity = pl.col("f1").str.contains("&", literal=True)
     unescaped = pl.col("f1").map_elements(html.unescape, return_dtype=pl.String)
-    images = image_index(raw_dir)
+    has_images = (raw_dir / "images").is_dir()
     items = fields.select(
         pl.col("f0").alias("item_id"),
         pl.when(entity).then(unescaped).otherwise(pl.col("f1")).str.strip_chars().alias("title"),
         pl.lit("").alias("description"),
         pl.lit("").alias("category"),
-        pl.concat_str(pl.lit("images/"), pl.col("f0"), pl.lit(".jpg")).alias("image_key"),
-    ).with_columns(pl.when(pl.col("image_key").is_in(list(images))).then(pl.col("image_key")).alias("image_key"))
+        pl.when(pl.lit(has_images))
+        .then(pl.concat_str(pl.lit("images/"), pl.col("f0"), pl.lit(".jpg")))
+        .alias("image_key"),
+    )
     unique = items.unique(subset="item_id", keep="first", maintain_order=True)
     return unique, lines, items.height - unique.height
 
 
 def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Ingested:
     """Read users.tsv and items.tsv from raw_dir."""
-    items_path, users_path = _require(raw_dir, "items.tsv"), _require(raw_dir, "users.tsv")
-    items_file, users_file = items_path.name, users_path.name
+    items_path = find_file(raw_dir, "items", options["files"]["items"])
+    users_path = find_file(raw_dir, "users", options["files"]["users"])
+    items_file, users_file = (p.relative_to(raw_dir).as_posix() for p in (items_path, users_path))
     items, item_lines, duplicate_items = read_items(items_path, items_file, raw_dir, quarantine)
     users, user_lines, _ = read_fields(users_path, users_file, 2, quarantine)
     users = users.with_columns(pl.col("f0").str.strip_chars().alias("user_id"), pl.col("f1").str.strip_chars())
@@ -80,5 +101,7 @@ def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Inge
         "duplicate_items": duplicate_items,
         "unknown_item_references": events.height - interactions.height,
         "users_without_interactions": users.height - interactions["user_id"].n_unique(),
+        "missing_images": missing_images(items["image_key"], image_index(raw_dir)),
     }
-    return Ingested(items, interactions, {items_file: item_lines, users_file: user_lines}, counts)
+    rows_read = {items_file: item_lines, users_file: user_lines}
+    return Ingested(items, interactions, rows_read, counts, [items_file])

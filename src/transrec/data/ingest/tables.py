@@ -24,6 +24,7 @@ class Ingested:
     interactions: pl.DataFrame  # user_id, item_id, timestamp, order (int64, original order)
     rows_read: dict[str, int]
     counts: dict[str, int] = field(default_factory=dict)  # skipped events and other non-quarantine counts
+    item_files: list[str] = field(default_factory=list)  # the raw files items came from, for error messages
 
 
 def items_frame(frame: pl.DataFrame) -> pl.DataFrame:

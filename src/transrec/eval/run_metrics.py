@@ -1,0 +1,76 @@
+"""metrics.json as a typed record shared by the trainer, the baselines and the tables: a renamed key fails loudly."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from transrec.io import read_json, write_json
+from transrec.typed import build, plain
+
+
+@dataclass(frozen=True)
+class RunName:
+    """The run's coordinates in the study (transrec.studies.grid.Run)."""
+
+    stage: Literal["pretrain", "adapt", "baseline"]
+    dataset: str
+    encoder: str
+    objective: str
+    method: str
+    start: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch of training: mean loss, validation metrics, and where its time went."""
+
+    epoch: int
+    loss: float
+    valid: dict[str, float]  # "hr@10", "ndcg@10", ...
+    train_seconds: float
+    eval_seconds: float
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """Everything a run reports; valid/test hold "hr@K" / "ndcg@K" x100 at the best epoch."""
+
+    run: RunName
+    valid: dict[str, float]
+    test: dict[str, float]
+    repeat_share: dict[str, float]  # share of repeated valid / test targets (they always miss under history masking)
+    best_epoch: int | None = None  # None for an untrained baseline
+    curve: tuple[EpochRecord, ...] = ()
+    trainable_parameters: int = 0
+    total_parameters: int = 0
+    trainable_share: float = 0.0
+    seconds_per_epoch: float | None = None  # median training seconds per epoch (the t of TPME), evaluation excluded
+    eval_seconds_per_epoch: float | None = None  # median seconds of the per-epoch validation
+    setup_seconds: float = 0.0  # one-off costs: building the model, loading checkpoints, caching frozen features
+    test_seconds: float = 0.0
+    peak_memory_gb: float | None = None  # GiB on the device after the model is on it; None on CPU
+    device: str = "cpu"
+    precision: str = "fp32"
+    world_size: int = 1
+    cached_item_features: bool = False
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, source: str = "metrics") -> RunMetrics:
+        """Build from metrics.json content; unknown or missing keys raise ValueError naming them."""
+        return build(cls, d, source)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> RunMetrics:
+        """Read and check a metrics.json."""
+        return cls.from_dict(read_json(path), source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (round-trips through from_dict)."""
+        return plain(self)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write metrics.json atomically."""
+        write_json(path, self.to_dict())

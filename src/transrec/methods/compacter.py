@@ -1,0 +1,54 @@
+"""Compacter: PHM bottleneck adapters (n = 4, rank-1 slow weights, rule matrices shared across layers) + skip."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from transrec.methods.base import FieldError, check_positive, check_towers, check_transformer_item_tower, register
+from transrec.methods.wrappers import tower_width, wrap_site
+from transrec.models.blocks import PHMBlock, phm_rules
+
+
+@register("compacter")
+@dataclass(frozen=True)
+class Compacter:
+    """PHM down (d->r), GELU, PHM up (r->d) + skip at the Houlsby positions (Karimi Mahabadi et al., 2021).
+
+    The reference has no skip, so it replaces the sub-layer output (PROTOCOL.md §Methods): ours keeps it.
+    One set of rule matrices per tower is shared by every layer of that tower.
+    """
+
+    r_item: int = 64
+    r_user: int = 16
+    n: int = 4
+    towers: tuple[str, ...] = ("item", "user")
+
+    def check(self, encoder: dict) -> None:
+        """Field checks: r and the widths must be divisible by n."""
+        check_towers(self.towers)
+        check_transformer_item_tower(self.towers, encoder)
+        for name in ("r_item", "r_user", "n"):
+            check_positive(name, getattr(self, name))
+        widths = {"item": encoder.get("hidden_size"), "user": encoder.get("user", {}).get("d_model")}
+        for tower, r_name, width in (("item", "r_item", widths["item"]), ("user", "r_user", widths["user"])):
+            r = getattr(self, r_name)
+            if tower in self.towers and r % self.n:
+                raise FieldError(r_name, f"must be divisible by n={self.n}, got {r}")
+            if tower in self.towers and width is not None and width % self.n:
+                raise FieldError("n", f"the {tower} tower's width {width} is not divisible by n={self.n}")
+
+    def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
+        """Wrap both Houlsby positions of each tower with PHM blocks sharing the tower's rules."""
+        self.check({})
+        added: list[nn.Parameter] = []
+        for tower in self.towers:
+            d, r = tower_width(model, tower), self.r_item if tower == "item" else self.r_user
+            rules = phm_rules(self.n)
+            added.append(rules)
+            for site in model.sites((tower,), ("attention_output", "ffn_output")):
+                block = PHMBlock(d, r, self.n, rules)
+                wrap_site(model, site, block, parallel=False)
+                added += [p for p in block.parameters() if p is not rules]
+        return {"adapters": added}

@@ -1,0 +1,44 @@
+"""IISAN as a method: the side networks train; backbones stay frozen (the trainer builds the IISAN item encoder)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from torch import nn
+
+from transrec.methods.base import FieldError, register
+from transrec.models.iisan import DEFAULT_LAYERS, IISANConfig
+
+
+@register("iisan")
+@dataclass(frozen=True)
+class IISANMethod:
+    """IISAN (Fu et al., SIGIR 2024); `cached` runs read the hidden-state store instead of the backbones."""
+
+    layers: tuple[int, ...] = DEFAULT_LAYERS
+    block: str = "adapter"
+    r: int = 64
+    gates: bool = True
+    intra: bool = True
+    inter: bool = True
+    phm_n: int = 4
+    cached: bool = False
+
+    def __post_init__(self) -> None:
+        self.config()  # a bad block kind, layer list or width raises here, before any job
+
+    def check(self, encoder: dict) -> None:
+        """IISAN needs transformer backbones: text, image or multimodal (an ID table has no hidden states)."""
+        if encoder["kind"] not in ("text", "image", "multimodal"):
+            raise FieldError("kind", f"IISAN needs a text, image or multimodal encoder, not {encoder['kind']!r}")
+
+    def config(self) -> IISANConfig:
+        """The architecture part of the method (everything but `cached`)."""
+        return IISANConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(IISANConfig)})
+
+    def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
+        """The side networks (alignment, SANBs, gates) as group adapters; heads (dtl) and fusion come via also_train."""
+        if getattr(model.item_encoder, "kind", "") != "iisan":
+            raise ValueError("method iisan needs an IISAN item encoder (the trainer builds one for method kind iisan)")
+        return {"adapters": model.item_encoder.side.side_parameters()}

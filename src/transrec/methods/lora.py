@@ -1,0 +1,63 @@
+"""LoRA on the query and value projections of both towers, wrapping the existing pretrained weights (via peft)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from transrec.methods.base import FieldError, check_positive, check_towers, check_transformer_item_tower, register
+from transrec.models.transrec import TOWERS as TOWER_PATHS
+
+SITES = ("query", "value", "attention_output", "ffn_output")
+
+
+@register("lora")
+@dataclass(frozen=True)
+class LoRA:
+    """W x + (alpha / r) B A x on each site; B = 0 at init, so the model starts exactly as the base (Hu et al., 2021).
+
+    peft's injection does the wrapping: it keeps each pretrained Linear as `base_layer` (the reference instead built
+    fresh random Q/V layers and dropped the pretrained ones: PROTOCOL.md §Methods). Targets are the site map's exact
+    module names, so no suffix pattern can hit the wrong module.
+    """
+
+    r_item: int = 12
+    r_user: int = 4
+    alpha_item: float | None = None  # None: alpha = r (scale 1)
+    alpha_user: float | None = None
+    dropout: float = 0.0
+    sites: tuple[str, ...] = ("query", "value")
+    towers: tuple[str, ...] = ("item", "user")
+
+    def check(self, encoder: dict) -> None:
+        """Field checks against encoder facts (no weights)."""
+        check_towers(self.towers)
+        check_transformer_item_tower(self.towers, encoder)
+        check_positive("r_item", self.r_item)
+        check_positive("r_user", self.r_user)
+        if not self.sites or any(s not in SITES for s in self.sites):
+            raise FieldError("sites", f"must be a non-empty list from {list(SITES)}, got {list(self.sites)}")
+        if not 0 <= self.dropout < 1:
+            raise FieldError("dropout", f"must be in [0, 1), got {self.dropout!r}")
+
+    def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
+        """Inject LoRA into each tower at its exact site names; return the A/B matrices."""
+        from peft import LoraConfig, inject_adapter_in_model
+
+        self.check({})
+        added: list[nn.Parameter] = []
+        for tower in self.towers:
+            prefix = TOWER_PATHS[tower] + "."
+            targets = [site.name.removeprefix(prefix) for site in model.sites((tower,), self.sites)]
+            r = self.r_item if tower == "item" else self.r_user
+            alpha = (self.alpha_item if tower == "item" else self.alpha_user) or r
+            config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=self.dropout, target_modules=targets, bias="none")
+            root = model.get_submodule(TOWER_PATHS[tower])
+            inject_adapter_in_model(config, root)
+            for target in targets:
+                layer = root.get_submodule(target)  # now peft's LoRA Linear, the pretrained one as base_layer
+                if not hasattr(layer, "lora_A"):
+                    raise ValueError(f"lora: peft did not wrap {prefix}{target}")
+                added += [*layer.lora_A.parameters(), *layer.lora_B.parameters()]
+        return {"adapters": added}

@@ -1,0 +1,51 @@
+"""LayerNorm tuning and BitFit: unfreeze existing tensors (every LayerNorm / every bias) of the chosen towers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from transrec.methods.base import check_towers, check_transformer_item_tower, register
+from transrec.models.sites import base_module
+
+
+@register("ln_tuning")
+@dataclass(frozen=True)
+class LNTuning:
+    """Train every LayerNorm (weight and bias) of `towers`, from the site map (block LNs + embedding/final LN)."""
+
+    towers: tuple[str, ...] = ("item", "user")
+
+    def check(self, encoder: dict) -> None:
+        """Field checks against encoder facts (no weights)."""
+        check_towers(self.towers)
+        check_transformer_item_tower(self.towers, encoder)
+
+    def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
+        """Return the LayerNorms' parameters as group adapters."""
+        self.check({})
+        norms = [base_module(site.module) for site in model.sites(self.towers, ("layer_norm",))]
+        return {"adapters": [p for norm in norms for p in norm.parameters()]}
+
+
+@register("bitfit")
+@dataclass(frozen=True)
+class BitFit:
+    """Train every bias of `towers` (Linear and LayerNorm biases, from the site map; Ben Zaken et al., 2022)."""
+
+    towers: tuple[str, ...] = ("item", "user")
+
+    def check(self, encoder: dict) -> None:
+        """Field checks against encoder facts (no weights)."""
+        check_towers(self.towers)
+        check_transformer_item_tower(self.towers, encoder)
+
+    def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
+        """Return the biases as group adapters."""
+        self.check({})
+        modules = [base_module(site.module) for site in model.sites(self.towers, ("bias",))]
+        missing = [site.name for site, m in zip(model.sites(self.towers, ("bias",)), modules) if m.bias is None]
+        if missing:
+            raise ValueError(f"bitfit: the site map lists biased modules without a bias: {missing[:3]}")
+        return {"adapters": [m.bias for m in modules]}
