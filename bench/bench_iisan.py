@@ -1,9 +1,11 @@
-"""Time one multimodal training step (batch, forward, backward, Adam): FTA vs IISAN uncached vs IISAN cached.
+"""Time one multimodal training step (batch, forward, backward, Adam): FTA, Houlsby, LoRA, IISAN uncached and cached.
 
 The same sequences, catalogue and backbone weights for every method, in one process, on the real Amazon-instruments
 sequences and titles (synthetic images; synthetic sequences too when ../shared/data is absent). Random-init
 backbones of the chosen shape: table 3 of IISAN is BERT-base + ViT-base (`--preset table3`, a GPU job); the CPU default
 is a reduced shape with the same structure. Each step includes building the batch (content lookup) on the CPU.
+Houlsby and LoRA follow IISAN's baselines: the method in both item backbones and in SASRec (the defaults' ranks), with
+the DTLs, the fusion layer and SASRec trained too.
 """
 
 from __future__ import annotations
@@ -39,11 +41,21 @@ PRESETS = {  # hidden, layers, heads, ffn, image size, batch
     "table3": dict(hidden=768, layers=12, heads=12, ffn=3072, image_size=224, batch=32),
     "cpu": dict(hidden=256, layers=4, heads=4, ffn=1024, image_size=112, batch=8),
 }
-LR = {"item_encoder": 1e-4, "dtl": 1e-4, "fusion": 1e-4, "user_encoder": 1e-4, "side_networks": 1e-4}
+METHODS = ("fta", "houlsby", "lora", "iisan_uncached", "iisan_cached")
+# the method specs (the config defaults' ranks: Houlsby r 64 item / 16 user, LoRA r 12 / 4) and what else trains
+SPECS = {
+    "fta": ({"kind": "fta"}, []),
+    "houlsby": ({"kind": "houlsby", "towers": ["item", "user"]}, ["dtl", "fusion", "user_encoder"]),
+    "lora": ({"kind": "lora", "towers": ["item", "user"]}, ["dtl", "fusion", "user_encoder"]),
+    "iisan_uncached": ({"kind": "iisan"}, ["dtl", "fusion", "user_encoder"]),
+    "iisan_cached": ({"kind": "iisan"}, ["dtl", "fusion", "user_encoder"]),
+}
 
 
 class Tokens:
     """Title tokens of every item (row 0 = padding), trimmed per batch like TextContent."""
+
+    kind = "text"
 
     def __init__(self, ids: torch.Tensor, mask: torch.Tensor) -> None:
         self.ids, self.mask, self.num_items = ids, mask, ids.shape[0] - 1
@@ -57,6 +69,8 @@ class Tokens:
 class Pixels:
     """Synthetic normalised images: item i shows picture i mod bank (a bank of fixed random pictures)."""
 
+    kind = "image"
+
     def __init__(self, num_items: int, size: int, bank: int = 64) -> None:
         self.bank = torch.randn(bank, 3, size, size, generator=torch.Generator().manual_seed(0))
         self.num_items = num_items
@@ -67,6 +81,8 @@ class Pixels:
 
 class States:
     """IISAN's cached content: kept first-token states of every item, one float16 array per modality."""
+
+    kind = "features"
 
     def __init__(self, arrays: dict[str, torch.Tensor]) -> None:
         self.arrays, self.num_items = arrays, next(iter(arrays.values())).shape[0] - 1
@@ -111,17 +127,17 @@ def backbones(shape: dict, seed: int) -> tuple[BertModel, ViTModel]:
 def build(method: str, shape: dict, d: int, max_len: int) -> GroupedTransRec:
     """The model of `method` with its trainable groups set, on fresh copies of the same backbone weights."""
     bert, vit = backbones(shape, seed=0)
-    if method == "fta":
-        dtl = lambda: torch.nn.Sequential(torch.nn.Linear(shape["hidden"], d), torch.nn.GELU())  # noqa: E731
-        towers = {"text": TextItemEncoder(bert, shape["hidden"], dtl()), "image": ImageItemEncoder(vit, shape["hidden"], dtl())}
-        encoder = MultimodalItemEncoder(towers, d)
-        spec, also = {"kind": "fta"}, []
-    else:
+    if method.startswith("iisan"):
         side = IISAN({"text": shape["hidden"], "image": shape["hidden"]}, {"text": shape["layers"], "image": shape["layers"]},
                      d, IISANConfig())
         encoder = IISANItemEncoder(side, None if method == "iisan_cached" else {"text": bert, "image": vit})
-        spec, also = {"kind": "iisan"}, ["dtl", "fusion", "user_encoder"]
+    else:  # FTA, Houlsby, LoRA: one tower per modality (backbone -> first token -> DTL) + fusion
+        dtl = lambda: torch.nn.Sequential(torch.nn.Linear(shape["hidden"], d), torch.nn.GELU())  # noqa: E731
+        towers = {"text": TextItemEncoder(bert, shape["hidden"], dtl()), "image": ImageItemEncoder(vit, shape["hidden"], dtl())}
+        encoder = MultimodalItemEncoder(towers, d)
     model = GroupedTransRec(encoder, SASRec(d, max_len, 2, 2, 0.1))
+    spec, also = SPECS[method]
+    torch.manual_seed(1)  # the methods' new modules: the same init in every run
     prepare_trainable(model, build_method(spec), also)
     return model
 
@@ -198,15 +214,16 @@ def main() -> None:
     touched = torch.unique(torch.cat([probe.collate(b).unique_items for b in batches]))
     store, store_ms = build_store(touched, tokens, pixels, shape, kept, tokens.num_items, device)
     results = {}
-    for method in ("fta", "iisan_uncached", "iisan_cached"):
+    for method in METHODS:
         content = States(store) if method == "iisan_cached" else live
         dataset = TrainingSet(split, content, tokens.num_items, args.max_len, seed=0, negatives=False, inbatch=True)
         steps = batches if method == "iisan_cached" else batches[: args.warmup + args.steps]
         results[method] = time_method(build(method, shape, 64, args.max_len), dataset, steps, device, args.warmup)
         print(method, json.dumps(results[method]), flush=True)
     fta = results["fta"]["ms_per_step"]
-    for r in results.values():
-        r["speedup_vs_fta"] = fta / r["ms_per_step"]
+    for method, r in results.items():
+        r["speedup_vs_fta"] = fta / r["ms_per_step"]  # > 1: faster than FTA in this run
+        r["method_spec"], r["also_train"] = SPECS[method]
     out = {"command": "PYTHONPATH=src .venv/bin/python bench/bench_iisan.py " + " ".join(
                f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out") + f" --out {args.out}",
            "data": source, "shape": shape, "max_len": args.max_len, "max_tokens": args.max_tokens,

@@ -28,6 +28,7 @@ def shared_data() -> Path:
 PAPER_ENCODERS = {  # the configs of config/paper.yaml's hub encoders (only config.json is read before a run)
     "bert-base-uncased": {"model_type": "bert", "num_hidden_layers": 12, "hidden_size": 768},
     "google/vit-base-patch16-224": {"model_type": "vit", "num_hidden_layers": 12, "hidden_size": 768},
+    "facebook/vit-mae-base": {"model_type": "vit_mae", "num_hidden_layers": 12, "hidden_size": 768},
 }
 
 

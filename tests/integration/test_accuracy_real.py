@@ -1,4 +1,4 @@
-"""On a real slice of Amazon Instruments, the recommended ID SASRec recipe beats popularity after a few epochs."""
+"""On real Amazon Instruments data, the recommended ID SASRec recipe beats popularity after a few epochs."""
 
 import itertools
 
@@ -12,7 +12,9 @@ from transrec.eval.popularity import evaluate_popularity
 from transrec.train.config import RunConfig
 from transrec.train.loop import train
 
-USERS = 4_000  # the first users of the released file: ~30 k interactions, ~12 k items; about 30 s on 2 CPU cores
+# All 10,000 users of the released set (75 k interactions, 19 k items): on a 4,000-user slice six epochs do not yet
+# beat popularity (valid HR@10 6.73 vs 6.93), so the slice is the whole (small) set; about 50 s on 2 idle CPU cores.
+USERS = 10_000
 MAX_LEN = 10
 
 
@@ -43,7 +45,8 @@ def test_recommended_id_recipe_beats_popularity(shared_data, tmp_path):
         "objective": "inbatch",
         "also_train": ["dtl", "user_encoder"],
         "optim": {"lr": {"item_encoder": 1e-3, "dtl": 1e-3, "user_encoder": 1e-3}},
-        "train": {"epochs": 6, "batch_size": 128, "patience": 6, "seed": 42, "device": "cpu"},
+        "train": {"epochs": 6, "batch_size": 128, "patience": 6, "seed": 42, "device": "cpu",
+                  "threads": 1},  # one thread: OpenMP threads on busy shared cores slow down many-fold
     })
     metrics = train(run, resume=False)
     # selection is on validation; the claim is about the test split the papers report

@@ -42,7 +42,9 @@ def test_default_config_dry_run_plans_every_stage(tmp_path):
                  "subsample_users", "build_lmdb", "verify_lmdb", "tokenize_titles", "pretrain", "adapt",
                  "make_table", "plot_learning_curves"):
         assert jobs.get(rule, 0) >= 1, rule
-    assert jobs["generate_synthetic"] == 4 and jobs["pretrain"] == 2
+    assert jobs["generate_synthetic"] == 4 and jobs["pretrain"] >= 2
+    for rule in ("make_study_table", "plot_study_figure", "build_feature_store", "evaluate_baseline"):
+        assert jobs.get(rule, 0) >= 1, rule
 
 
 def test_paper_config_dry_run(tmp_path, paper_hub_cache):
@@ -51,13 +53,17 @@ def test_paper_config_dry_run(tmp_path, paper_hub_cache):
     out = snakemake(tmp_path, "-n", "--cores", "2", "--configfile", str(REPO / "config/paper.yaml")).stdout
     jobs = planned_jobs(out)
     assert "generate_synthetic" not in jobs
-    assert jobs["pretrain"] == 4 and jobs["adapt"] == 16
+    studies = yaml.safe_load((REPO / "config/paper.yaml").read_text())["studies"]
+    assert jobs["make_study_table"] == sum("table" in s for s in studies.values())
+    assert jobs["plot_study_figure"] == sum("figure" in s for s in studies.values())
+    assert jobs["pretrain"] >= 2 and jobs["adapt"] > 100
 
 
 def test_a_given_configfile_replaces_the_default_instead_of_merging(tmp_path):
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     config["datasets"] = {name: config["datasets"][name] for name in ("mind", "adressa")}
     config["experiments"] = {"text": config["experiments"]["text"]}
+    config["studies"] = {}
     own = tmp_path / "own.yaml"
     own.write_text(yaml.safe_dump(config))
     jobs = planned_jobs(snakemake(tmp_path, "-n", "--cores", "1", "--configfile", str(own)).stdout)
@@ -66,7 +72,8 @@ def test_a_given_configfile_replaces_the_default_instead_of_merging(tmp_path):
 
 def test_slurm_profile_dry_run(tmp_path):
     out = snakemake(tmp_path, "-n", "--profile", str(REPO / "profiles/slurm")).stdout
-    assert planned_jobs(out)["pretrain"] == 2
+    jobs = planned_jobs(out)
+    assert jobs["pretrain"] >= 2 and jobs["make_study_table"] >= 1
 
 
 def test_lint_passes(tmp_path):
@@ -109,4 +116,42 @@ def test_default_run_is_complete_and_a_method_edit_reruns_only_its_runs(default_
     edited = tmp_path / "edited.yaml"
     edited.write_text(yaml.safe_dump(config))
     jobs = planned_jobs(snakemake(default_run, "-n", "--cores", "2", "--configfile", str(edited)).stdout)
-    assert jobs == {"write_adapt_config": 1, "adapt": 1, "make_table": 1, "plot_learning_curves": 1, "all": 1}
+    # ftn_top1's one run, the runs table and curves, and the studies that list ftn_top1 (a4r_table3_text, a4r_figure4)
+    using = [name for name, study in config["studies"].items() if "ftn_top1" in study["methods"]]
+    tables = sum("table" in config["studies"][name] for name in using)
+    expected = {"write_adapt_config": 1, "adapt": 1, "make_table": 1, "plot_learning_curves": 1, "all": 1,
+                "make_study_table": tables, "plot_study_figure": len(using) - tables}
+    assert jobs == {rule: n for rule, n in expected.items() if n}
+
+
+@pytest.mark.slow
+def test_default_run_builds_every_study_table_and_figure(default_run):
+    import polars as pl
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    assert config["studies"], "the embedded default has studies"
+    for name, study in config["studies"].items():
+        if "figure" in study:
+            for suffix in ("png", "pdf"):
+                assert (default_run / f"results/figures/{name}.{suffix}").stat().st_size > 1000, name
+            continue
+        csv = pl.read_csv(default_run / f"results/tables/{name}.csv")
+        rows = {tuple(str(row[key]) for key in study["table"]["rows"]) for row in csv.iter_rows(named=True)}
+        assert len(rows) == csv.height > 0, name
+        if study["table"]["rows"] == ["method"]:
+            assert set(csv["method"]) == set(study["methods"]), name
+        means = [c for c in csv.columns if c.endswith(" mean") and "memory" not in c]  # no GPU: memory is n/a
+        assert means and all(csv[c].null_count() == 0 and not csv[c].is_nan().any() for c in means), name
+        md = (default_run / f"results/tables/{name}.md").read_text()
+        assert study["caption"] in md and "Mean ± std over seeds" in md
+        assert r"\toprule" in (default_run / f"results/tables/{name}.tex").read_text()
+        if len(study.get("seeds", [])) > 1:
+            stds = [c for c in csv.columns if c.endswith(" std") and "memory" not in c]
+            assert all(csv[c].null_count() == 0 for c in stds), f"{name}: several seeds give a std"
+
+
+@pytest.mark.slow
+def test_report_bundles_the_studies(default_run):
+    snakemake(default_run, "--report", "results/report.html")
+    html = (default_run / "results/report.html").read_text(errors="replace")
+    assert "Studies" in html and "a4r_table2" in html

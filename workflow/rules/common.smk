@@ -11,7 +11,6 @@ from transrec.studies import grid
 validate(config, "../schemas/config.schema.yaml")
 grid.check_config(config)  # everything a run needs, before the first job
 
-RUNS = grid.expand_runs(config)
 DATASETS = list(config["datasets"])
 PRETRAIN_DIR = grid.RUN_DIRS["pretrain"]
 ADAPT_DIR = grid.RUN_DIRS["adapt"]
@@ -224,6 +223,11 @@ def train_launcher(wildcards, threads):
     return f"{python} -m transrec.train"
 
 
+def training_threads(wildcards):
+    """CPU threads of a training job (train.threads): 1 lets tiny runs train side by side on a small machine."""
+    return config["train"]["threads"]
+
+
 def training_gpus(wildcards):
     """GPUs a training job asks the scheduler for."""
     return config["train"]["gpus"]
@@ -246,12 +250,15 @@ def study_spec(wildcards):
 
 def method_kinds(wildcards):
     """The plug-in kind of each method the study lists."""
-    return {m: config["methods"][m]["kind"] for m in config["studies"][wildcards.study]["methods"]}
+    return {
+        m: config["methods"][m]["kind"]
+        for m in config["studies"][wildcards.study]["methods"]
+    }
 
 
-def dataset_modalities(wildcards):
-    """The modality of every dataset."""
-    return {name: spec["modality"] for name, spec in config["datasets"].items()}
+def encoder_modalities(wildcards):
+    """What each encoder's items are made of (its kind: text, image, multimodal, id)."""
+    return {name: spec["kind"] for name, spec in config["encoders"].items()}
 
 
 def study_targets(wildcards):

@@ -68,7 +68,7 @@ rule make_study_table:
     params:
         study=study_spec,
         method_kinds=method_kinds,
-        modalities=dataset_modalities,
+        modalities=encoder_modalities,
     script:
         "../scripts/make_study_table.py"
 
@@ -95,6 +95,6 @@ rule plot_study_figure:
     params:
         study=study_spec,
         method_kinds=method_kinds,
-        modalities=dataset_modalities,
+        modalities=encoder_modalities,
     script:
         "../scripts/plot_study_figure.py"

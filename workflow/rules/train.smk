@@ -48,7 +48,7 @@ rule pretrain:
         "benchmarks/pretrain/{dataset}_{encoder}_{objective}_{seed}.tsv"
     conda:
         "../../envs/train.yaml"
-    threads: 2
+    threads: training_threads
     resources:
         mem_mb=16000,
         runtime=1440,
@@ -73,7 +73,7 @@ rule adapt:
         "benchmarks/adapt/{dataset}_{encoder}_{objective}_{method}_{start}_{seed}.tsv"
     conda:
         "../../envs/train.yaml"
-    threads: 2
+    threads: training_threads
     resources:
         mem_mb=16000,
         runtime=720,

@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from transrec.io import read_json, write_json
+from transrec.runs import Run
 from transrec.typed import build, plain
-
-
-@dataclass(frozen=True)
-class RunName:
-    """The run's coordinates in the study (transrec.studies.grid.Run)."""
-
-    stage: Literal["pretrain", "adapt", "baseline"]
-    dataset: str
-    encoder: str
-    objective: str
-    method: str
-    start: str
-    seed: int
 
 
 @dataclass(frozen=True)
@@ -38,7 +26,7 @@ class EpochRecord:
 class RunMetrics:
     """Everything a run reports; valid/test hold "hr@K" / "ndcg@K" x100 at the best epoch."""
 
-    run: RunName
+    run: Run  # its coordinates (stage, dataset, encoder, objective, method, start, seed)
     valid: dict[str, float]
     test: dict[str, float]
     repeat_share: dict[str, float]  # share of repeated valid / test targets (they always miss under history masking)

@@ -10,9 +10,11 @@ from typing import Protocol, runtime_checkable
 
 from torch import nn
 
-from transrec.models.sites import SITE_MAPS
+from transrec.models.sites import ITEM_MODALITY_TOWERS, SITE_MAPS
 
 TOWERS = ("item", "user")
+# + one tower of a multimodal item alone (item = both of them): for the methods that run on multimodal items
+ALL_TOWERS = (*TOWERS, *ITEM_MODALITY_TOWERS)
 # "adapters": every module or tensor a method adds or selects (its own learning rate)
 GROUPS = ("item_encoder", "dtl", "user_encoder", "adapters")
 _REGISTRY: dict[str, type] = {}
@@ -101,6 +103,10 @@ def check_towers(towers: tuple[str, ...], allowed: tuple[str, ...] = TOWERS) -> 
     if not towers or len(set(towers)) != len(towers) or any(t not in allowed for t in towers):
         raise FieldError("towers", f"must be a non-empty list of distinct towers from {list(allowed)}, "
                                    f"got {list(towers)}")
+    parts = [t for t in towers if t in ITEM_MODALITY_TOWERS]
+    if "item" in towers and parts:
+        raise FieldError("towers", f"'item' already covers both towers of a multimodal item; list either 'item' or "
+                                   f"{parts}, got {list(towers)}")
 
 
 def check_positive(name: str, value: object) -> None:
@@ -109,15 +115,35 @@ def check_positive(name: str, value: object) -> None:
         raise FieldError(name, f"must be an integer >= 1, got {value!r}")
 
 
-def check_transformer_item_tower(towers: tuple[str, ...], encoder: dict) -> None:
-    """Methods that attach to transformer sites cannot use an ID item tower."""
+def check_transformer_item_tower(towers: tuple[str, ...], encoder: dict, *, multimodal: str | None = None) -> None:
+    """Methods that attach to transformer sites need a text, image or (where supported) multimodal item tower.
+
+    `multimodal`: None when the method runs on the towers of a multimodal item, else why it does not (the error).
+    """
+    items = [t for t in towers if t != "user"]
     kind = encoder.get("kind")
-    if "item" in towers and kind == "id":
+    if not items:
+        return
+    if kind == "id":
         raise FieldError("towers", "the item tower is an ID table (encoder kind id): it has no transformer sites")
-    if "item" in towers and kind is not None and kind not in ("text", "image"):
-        raise FieldError("towers", f"an item tower of kind {kind!r} has no site map (text or image encoders only)")
+    if kind == "multimodal":
+        if multimodal is not None:
+            raise FieldError("towers", f"a multimodal item tower is not supported: {multimodal}")
+        for modality, facts in encoder.get("towers", {}).items():
+            model_type = facts.get("model_type")
+            if model_type is not None and model_type not in SITE_MAPS:
+                raise FieldError("towers", f"no site map for the {modality} tower's model type {model_type!r}; "
+                                           f"known: {sorted(SITE_MAPS)}")
+        return
+    if kind is not None and kind not in ("text", "image"):
+        raise FieldError("towers", f"an item tower of kind {kind!r} has no site map (text, image or multimodal "
+                                   "encoders only)")
+    parts = [t for t in items if t in ITEM_MODALITY_TOWERS]
+    if parts and kind is not None:
+        raise FieldError("towers", f"{parts} select one tower of a multimodal item; this item encoder is {kind!r} "
+                                   "(a single backbone): use 'item'")
     model_type = encoder.get("model_type")
-    if "item" in towers and model_type is not None and model_type not in SITE_MAPS:
+    if model_type is not None and model_type not in SITE_MAPS:
         raise FieldError("towers", f"no site map for the item encoder's model type {model_type!r}; "
                                    f"known: {sorted(SITE_MAPS)}")
 

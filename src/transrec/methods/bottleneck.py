@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from transrec.methods.base import FieldError, check_positive, check_towers, check_transformer_item_tower, register
-from transrec.methods.wrappers import tower_width, wrap_site
+from transrec.methods.base import (ALL_TOWERS, FieldError, check_positive, check_towers, check_transformer_item_tower,
+                                   register)
+from transrec.methods.towers import model_towers, tower_rank, tower_width
+from transrec.methods.wrappers import wrap_site
 from transrec.models.blocks import ACTIVATIONS, BottleneckBlock
 
 POSITIONS = ("attention", "ffn")
@@ -24,11 +26,13 @@ class Bottleneck:
     r_multiplier: int = 1  # "++" adapters double r
     parallel: bool = False  # adapter(sub-layer input) added to the sub-layer output instead of after it
     activation: str = "relu"
-    towers: tuple[str, ...] = ("item", "user")  # AdaT_all; ("item",) = AdaT_item, ("user",) = AdaT_user
+    # AdaT_all; ("item",) = AdaT_item, ("user",) = AdaT_user; a multimodal item: "item" = both towers, each at its
+    # own width (item_text / item_image: one of them)
+    towers: tuple[str, ...] = ("item", "user")
 
     def check(self, encoder: dict) -> None:
         """Field checks against encoder facts (no weights)."""
-        check_towers(self.towers)
+        check_towers(self.towers, ALL_TOWERS)
         check_transformer_item_tower(self.towers, encoder)
         for name in ("r_item", "r_user", "r_multiplier"):
             check_positive(name, getattr(self, name))
@@ -42,12 +46,12 @@ class Bottleneck:
             raise FieldError("activation", f"unknown activation {self.activation!r}; known: {sorted(ACTIVATIONS)}")
 
     def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
-        """Wrap each chosen sub-layer output of each tower; return the new blocks' parameters."""
+        """Wrap each chosen sub-layer output of each tower (backbone); return the new blocks' parameters."""
         self.check({})
         added: list[nn.Parameter] = []
-        for tower in self.towers:
-            d = tower_width(model, tower)
-            r = (self.r_item if tower == "item" else self.r_user) * self.r_multiplier
+        for tower in model_towers(model, self.towers):
+            d = tower_width(model, tower)  # each backbone of a multimodal item has its own width
+            r = tower_rank(tower, self.r_item, self.r_user) * self.r_multiplier
             for site in model.sites((tower,), tuple(f"{p}_output" for p in self.positions)):
                 block = BottleneckBlock(d, r, self.activation)
                 wrap_site(model, site, block, self.parallel)

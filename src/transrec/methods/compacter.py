@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from transrec.methods.base import FieldError, check_positive, check_towers, check_transformer_item_tower, register
-from transrec.methods.wrappers import tower_width, wrap_site
+from transrec.methods.base import (ALL_TOWERS, FieldError, check_positive, check_towers, check_transformer_item_tower,
+                                   register)
+from transrec.methods.towers import model_towers, rank_field, tower_facts, tower_rank, tower_width
+from transrec.methods.wrappers import wrap_site
 from transrec.models.blocks import PHMBlock, phm_rules
 
 
@@ -17,7 +19,7 @@ class Compacter:
     """PHM down (d->r), GELU, PHM up (r->d) + skip at the Houlsby positions (Karimi Mahabadi et al., 2021).
 
     The reference has no skip, so it replaces the sub-layer output (PROTOCOL.md §Methods): ours keeps it.
-    One set of rule matrices per tower is shared by every layer of that tower.
+    One set of rule matrices per tower is shared by every layer of that tower (per backbone of a multimodal item).
     """
 
     r_item: int = 64
@@ -26,25 +28,25 @@ class Compacter:
     towers: tuple[str, ...] = ("item", "user")
 
     def check(self, encoder: dict) -> None:
-        """Field checks: r and the widths must be divisible by n."""
-        check_towers(self.towers)
+        """Field checks: r and the width of every covered tower (each backbone of a multimodal item) divisible by n."""
+        check_towers(self.towers, ALL_TOWERS)
         check_transformer_item_tower(self.towers, encoder)
         for name in ("r_item", "r_user", "n"):
             check_positive(name, getattr(self, name))
-        widths = {"item": encoder.get("hidden_size"), "user": encoder.get("user", {}).get("d_model")}
-        for tower, r_name, width in (("item", "r_item", widths["item"]), ("user", "r_user", widths["user"])):
-            r = getattr(self, r_name)
-            if tower in self.towers and r % self.n:
+        for tower, facts in tower_facts(self.towers, encoder).items():
+            r_name = rank_field(tower)
+            r, width = getattr(self, r_name), facts.get("hidden_size")
+            if r % self.n:
                 raise FieldError(r_name, f"must be divisible by n={self.n}, got {r}")
-            if tower in self.towers and width is not None and width % self.n:
+            if width is not None and width % self.n:
                 raise FieldError("n", f"the {tower} tower's width {width} is not divisible by n={self.n}")
 
     def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
         """Wrap both Houlsby positions of each tower with PHM blocks sharing the tower's rules."""
         self.check({})
         added: list[nn.Parameter] = []
-        for tower in self.towers:
-            d, r = tower_width(model, tower), self.r_item if tower == "item" else self.r_user
+        for tower in model_towers(model, self.towers):
+            d, r = tower_width(model, tower), tower_rank(tower, self.r_item, self.r_user)
             rules = phm_rules(self.n)
             added.append(rules)
             for site in model.sites((tower,), ("attention_output", "ffn_output")):

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from transrec.methods.base import FieldError, check_positive, check_towers, check_transformer_item_tower, register
-from transrec.methods.wrappers import tower_width
+from transrec.methods.towers import tower_width
 from transrec.models.sasrec import SASRecBlock, _init_weights, attention_mask
 
 
@@ -60,6 +60,12 @@ class KAdapterTower(nn.Module):
         return self.project(torch.cat([hidden, side], dim=-1))
 
 
+# The item side tower hangs on the item encoder's stages; a multimodal item has one stage stack per modality and
+# its frozen-feature cache only sees stage modules of the item encoder itself, so this is refused, not half-done.
+MULTIMODAL_UNSUPPORTED = ("kadapter adds one side tower to a single item backbone; on multimodal items use "
+                          "towers [user], or houlsby / lora / bitfit / ln_tuning / compacter for both towers")
+
+
 @register("kadapter")
 @dataclass(frozen=True)
 class KAdapter:
@@ -80,7 +86,7 @@ class KAdapter:
     def check(self, encoder: dict) -> None:
         """Field checks against encoder facts (no weights)."""
         check_towers(self.towers)
-        check_transformer_item_tower(self.towers, encoder)
+        check_transformer_item_tower(self.towers, encoder, multimodal=MULTIMODAL_UNSUPPORTED)
         for name in ("r_item", "r_user", "depth", "heads"):
             check_positive(name, getattr(self, name))
         depths = {"item": encoder.get("num_hidden_layers"), "user": encoder.get("user", {}).get("n_blocks")}
@@ -98,7 +104,7 @@ class KAdapter:
 
     def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
         """Attach one side tower per chosen tower; return its parameters."""
-        self.check({})
+        self.check({"kind": getattr(model.item_encoder, "kind", None)})  # refuses a multimodal item tower by name
         added: list[nn.Parameter] = []
         for tower in self.towers:
             model.sites((tower,), ("attention",))  # fails early for a tower without a site map (ID items)

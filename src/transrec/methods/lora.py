@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from transrec.methods.base import FieldError, check_positive, check_towers, check_transformer_item_tower, register
-from transrec.models.transrec import TOWERS as TOWER_PATHS
+from transrec.methods.base import (ALL_TOWERS, FieldError, check_positive, check_towers, check_transformer_item_tower,
+                                   register)
+from transrec.methods.towers import model_towers, tower_rank
 
 SITES = ("query", "value", "attention_output", "ffn_output")
 
@@ -32,7 +33,7 @@ class LoRA:
 
     def check(self, encoder: dict) -> None:
         """Field checks against encoder facts (no weights)."""
-        check_towers(self.towers)
+        check_towers(self.towers, ALL_TOWERS)
         check_transformer_item_tower(self.towers, encoder)
         check_positive("r_item", self.r_item)
         check_positive("r_user", self.r_user)
@@ -42,18 +43,20 @@ class LoRA:
             raise FieldError("dropout", f"must be in [0, 1), got {self.dropout!r}")
 
     def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
-        """Inject LoRA into each tower at its exact site names; return the A/B matrices."""
+        """Inject LoRA into each tower (each backbone of a multimodal item) at its exact site names; return A/B."""
         from peft import LoraConfig, inject_adapter_in_model
 
         self.check({})
         added: list[nn.Parameter] = []
-        for tower in self.towers:
-            prefix = TOWER_PATHS[tower] + "."
-            targets = [site.name.removeprefix(prefix) for site in model.sites((tower,), self.sites)]
-            r = self.r_item if tower == "item" else self.r_user
-            alpha = (self.alpha_item if tower == "item" else self.alpha_user) or r
+        for tower in model_towers(model, self.towers):
+            sites = model.sites((tower,), self.sites)
+            root_name = sites[0].prefix  # the tower's own root: peft injects there, with names relative to it
+            prefix = root_name + "."
+            targets = [site.name.removeprefix(prefix) for site in sites]
+            r = tower_rank(tower, self.r_item, self.r_user)
+            alpha = tower_rank(tower, self.alpha_item, self.alpha_user) or r
             config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=self.dropout, target_modules=targets, bias="none")
-            root = model.get_submodule(TOWER_PATHS[tower])
+            root = model.get_submodule(root_name)
             inject_adapter_in_model(config, root)
             for target in targets:
                 layer = root.get_submodule(target)  # now peft's LoRA Linear, the pretrained one as base_layer

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from transrec.methods.base import check_towers, check_transformer_item_tower, register
+from transrec.methods.base import ALL_TOWERS, check_towers, check_transformer_item_tower, register
+from transrec.methods.towers import model_towers
 from transrec.models.sites import base_module
 
 
@@ -19,13 +20,13 @@ class LNTuning:
 
     def check(self, encoder: dict) -> None:
         """Field checks against encoder facts (no weights)."""
-        check_towers(self.towers)
+        check_towers(self.towers, ALL_TOWERS)
         check_transformer_item_tower(self.towers, encoder)
 
     def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
         """Return the LayerNorms' parameters as group adapters."""
         self.check({})
-        norms = [base_module(site.module) for site in model.sites(self.towers, ("layer_norm",))]
+        norms = [base_module(site.module) for site in model.sites(model_towers(model, self.towers), ("layer_norm",))]
         return {"adapters": [p for norm in norms for p in norm.parameters()]}
 
 
@@ -38,14 +39,15 @@ class BitFit:
 
     def check(self, encoder: dict) -> None:
         """Field checks against encoder facts (no weights)."""
-        check_towers(self.towers)
+        check_towers(self.towers, ALL_TOWERS)
         check_transformer_item_tower(self.towers, encoder)
 
     def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
         """Return the biases as group adapters."""
         self.check({})
-        modules = [base_module(site.module) for site in model.sites(self.towers, ("bias",))]
-        missing = [site.name for site, m in zip(model.sites(self.towers, ("bias",)), modules) if m.bias is None]
+        sites = model.sites(model_towers(model, self.towers), ("bias",))
+        modules = [base_module(site.module) for site in sites]
+        missing = [site.name for site, m in zip(sites, modules) if m.bias is None]
         if missing:
             raise ValueError(f"bitfit: the site map lists biased modules without a bias: {missing[:3]}")
         return {"adapters": [m.bias for m in modules]}

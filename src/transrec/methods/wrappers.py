@@ -53,8 +53,3 @@ def wrap_site(model: nn.Module, site: Site, block: nn.Module, parallel: bool) ->
     sub_kind = site.kind.removesuffix("_output")
     [sub_layer] = [s for s in model.sites((site.tower,), (sub_kind,)) if s.layer == site.layer]
     site.replace(ParallelAdapter(site.module, block, sub_layer.module))
-
-
-def tower_width(model: nn.Module, tower: str) -> int:
-    """Hidden size of a tower: the backbone's hidden size (item) or SASRec's d_model (user)."""
-    return model.item_encoder.hidden_size if tower == "item" else model.user_encoder.d_model

@@ -8,8 +8,8 @@ import torch
 from torch import Tensor, nn
 
 from transrec.models.item_encoders import ItemEncoder, build_item_encoder
-from transrec.models.sites import Site, tower_sites
-from transrec.models.transrec import TransRec
+from transrec.models.sites import ITEM_MODALITY_TOWERS, Site, tower_sites
+from transrec.models.transrec import TransRec, check_groups
 
 MODALITIES = ("image", "text")  # fusion input order, as IISAN's [image, text, mm]
 TOWER_KEYS = {"text": ("input_ids", "attention_mask"), "image": ("pixel_values",)}
@@ -72,15 +72,17 @@ class GroupedTransRec(TransRec):
     """TransRec whose item encoder names its own optimiser groups (multimodal: fusion; IISAN: side_networks, fusion)."""
 
     def sites(self, towers: tuple[str, ...], kinds: tuple[str, ...]) -> list[Site]:
-        """Sites of `kinds`; a multimodal item tower's are those of both backbones (text, then image)."""
+        """Sites of `kinds`; "item" on a multimodal item = both backbones (text, then image), each site labelled with
+        its own tower (item_text / item_image, also selectable alone) so a method sizes it by that backbone's width."""
         found: list[Site] = []
         for tower in towers:
-            if tower != "item":
+            if tower != "item" and tower not in ITEM_MODALITY_TOWERS:
                 found += super().sites((tower,), kinds)
             elif hasattr(self.item_encoder, "towers"):
-                for m in ("text", "image"):
+                modalities = ("text", "image") if tower == "item" else (ITEM_MODALITY_TOWERS[tower],)
+                for m in modalities:
                     encoder = self.item_encoder.towers[m]
-                    found += tower_sites(self, f"item_encoder.towers.{m}.backbone", encoder.model_type(), "item",
+                    found += tower_sites(self, f"item_encoder.towers.{m}.backbone", encoder.model_type(), f"item_{m}",
                                          tuple(kinds))
             else:
                 raise ValueError(f"a {self.item_encoder.kind} item encoder keeps its backbones frozen: no item sites")
@@ -89,13 +91,4 @@ class GroupedTransRec(TransRec):
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """The item encoder's groups plus user_encoder; every parameter in exactly one group."""
         groups = {**self.item_encoder.parameter_groups(), "user_encoder": list(self.user_encoder.parameters())}
-        seen: dict[int, str] = {}
-        for group, params in groups.items():
-            for p in params:
-                if id(p) in seen:
-                    raise ValueError(f"a parameter is in both groups {seen[id(p)]!r} and {group!r}")
-                seen[id(p)] = group
-        stray = [name for name, p in self.named_parameters() if id(p) not in seen]
-        if stray:
-            raise ValueError(f"parameters outside every group {sorted(groups)}: {stray[:5]}")
-        return groups
+        return check_groups(self, groups)

@@ -10,6 +10,8 @@ from torch import nn
 # sub-layer input (parallel adapters read it); "*_output" kinds name the Linear whose output is the sub-layer output
 # before the residual (serial adapters wrap it).
 SITE_KINDS = ("query", "value", "attention_output", "ffn_output", "attention", "ffn", "layer_norm", "bias")
+# A multimodal item has one backbone per modality; each is a tower of its own for methods (item = both of them)
+ITEM_MODALITY_TOWERS = {"item_text": "text", "item_image": "image"}
 
 _BERT = {
     "blocks": "encoder.layer",
@@ -61,13 +63,17 @@ def site_map(model_type: str) -> dict:
 
 @dataclass(frozen=True)
 class Site:
-    """One module a method attaches to: its tower, block (-1 = outside the blocks), kind and dotted name from `root`."""
+    """One module a method attaches to: its tower, block (-1 = outside the blocks), kind and dotted name from `root`.
+
+    `prefix` is the dotted name of the tower's own root (e.g. item_encoder.towers.text.backbone): LoRA injects there.
+    """
 
     tower: str
     layer: int
     kind: str
     name: str
     root: nn.Module = field(repr=False, compare=False)
+    prefix: str = ""
 
     @property
     def module(self) -> nn.Module:
@@ -99,11 +105,11 @@ def tower_sites(root: nn.Module, prefix: str, model_type: str, tower: str, kinds
             for rel in spec[kind]:
                 name = f"{prefix}.{spec['blocks']}.{i}.{rel}"
                 _get(root, name, model_type)
-                found.append(Site(tower, i, kind, name, root))
+                found.append(Site(tower, i, kind, name, root, prefix))
         for rel in spec["tower"].get(kind, ()):
             name = f"{prefix}.{rel}"
             _get(root, name, model_type)
-            found.append(Site(tower, -1, kind, name, root))
+            found.append(Site(tower, -1, kind, name, root, prefix))
     return found
 
 

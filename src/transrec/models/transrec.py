@@ -56,16 +56,21 @@ class TransRec(nn.Module):
             "dtl": dtl,
             "user_encoder": list(self.user_encoder.parameters()),
         }
-        seen: dict[int, str] = {}
-        for group, params in groups.items():
-            for p in params:
-                if id(p) in seen:
-                    raise ValueError(f"a parameter is in both groups {seen[id(p)]!r} and {group!r}")
-                seen[id(p)] = group
-        stray = [name for name, p in self.named_parameters() if id(p) not in seen]
-        if stray:
-            raise ValueError(f"parameters outside every group {GROUPS}: {stray[:5]}")
-        return groups
+        return check_groups(self, groups)
+
+
+def check_groups(model: nn.Module, groups: dict[str, list[nn.Parameter]]) -> dict[str, list[nn.Parameter]]:
+    """`groups` if every parameter of `model` is in exactly one of them; else a ValueError naming the culprit."""
+    seen: dict[int, str] = {}
+    for group, params in groups.items():
+        for p in params:
+            if id(p) in seen:
+                raise ValueError(f"a parameter is in both groups {seen[id(p)]!r} and {group!r}")
+            seen[id(p)] = group
+    stray = [name for name, p in model.named_parameters() if id(p) not in seen]
+    if stray:
+        raise ValueError(f"parameters outside every group {sorted(groups)}: {stray[:5]}")
+    return groups
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

@@ -40,7 +40,8 @@ def study_frame(
     metrics_paths: Sequence[str | os.PathLike], method_kinds: Mapping[str, str], modalities: Mapping[str, str]
 ) -> pl.DataFrame:
     """One row per run with the run keys of a study: dataset and start without their views, the fractions (NoPT has
-    source fraction 0), method_kind and the target's modality; plus every metric and TPME."""
+    source fraction 0), method_kind and the modality of the run's items (`modalities`: encoder -> its kind); plus every
+    metric and TPME."""
     frame = with_tpme(collect_runs(metrics_paths))
     if frame.is_empty():
         raise ValueError("a study needs at least one run")
@@ -55,7 +56,7 @@ def study_frame(
         pl.Series("start", [s[0] for s in starts]),
         pl.Series("source_fraction", [s[1] for s in starts], dtype=pl.Float64),
         pl.Series("method_kind", [method_kinds[m] for m in frame["method"]]),
-        pl.Series("modality", [modalities[t[0]] for t in targets]),
+        pl.Series("modality", [modalities[e] for e in frame["encoder"]]),
         pl.col("seed").cast(pl.Int64),
     )
 

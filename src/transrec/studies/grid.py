@@ -3,50 +3,19 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-NOPT = "nopt"
+from transrec.runs import NOPT, RUN_DIRS, Run
+
 LOSSES = ("sasrec", "cpc", "inbatch", "softmax")
 BASELINES = ("popularity",)
 MULTIMODAL = ("text", "image")  # the towers a multimodal encoder entry names
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
-# One path pattern per stage; the rules use these patterns, so a run's folder is spelled in exactly one place.
-RUN_DIRS = {
-    "pretrain": "results/runs/pretrain/{dataset}/{encoder}/{objective}/{seed}",
-    "adapt": "results/runs/adapt/{dataset}/{encoder}/{objective}/{method}/{start}/{seed}",
-    "baseline": "results/runs/baseline/{dataset}/{method}/{seed}",
-}
 HPARAM_KEYS = ("epochs", "patience", "max_steps_per_epoch", "batch_size", "lr", "dropout", "grad_clip")
 VIEW = "@"  # "mind@0.25": the nested 25 % user subsample of mind (scaling studies); "mind" is all of it
 
-
-@dataclass(frozen=True)
-class Run:
-    """One run: pre-training (method "fta", start "nopt"), adaptation, or an untrained baseline."""
-
-    stage: str
-    dataset: str
-    encoder: str
-    objective: str
-    method: str
-    start: str
-    seed: int
-
-    @property
-    def out_dir(self) -> str:
-        """The run's folder under results/runs."""
-        return RUN_DIRS[self.stage].format(**asdict(self))
-
-    @classmethod
-    def from_wildcards(cls, stage: str, wildcards: Any) -> Run:
-        """The run a rule's wildcards name (fields a stage's path lacks take that stage's fixed values)."""
-        fixed = {"pretrain": {"method": "fta", "start": NOPT},
-                 "baseline": {"encoder": "none", "objective": "none", "start": NOPT}}[stage] if stage != "adapt" else {}
-        values = {f.name: fixed.get(f.name, getattr(wildcards, f.name, None)) for f in fields(cls) if f.name != "stage"}
-        values["seed"] = int(values["seed"])
-        return cls(stage=stage, **values)
 
 
 def canonical(value: Any) -> Any:
@@ -113,8 +82,19 @@ def check_config(config: dict) -> None:
     for name, dataset in config["datasets"].items():
         if dataset["source"] == "raw" and not dataset.get("raw_dir"):
             raise ValueError(f"datasets.{name}.raw_dir: required when source is raw")
+        _check_ingest_options(name, dataset)
     for name, study in config["studies"].items():
         _check_study(config, name, study, facts)
+
+
+def _check_ingest_options(name: str, dataset: dict) -> None:
+    """File roles and limits against the dataset's raw format (e.g. an H&M role on a MIND dataset)."""
+    from transrec.data.ingest import resolve_options
+
+    try:
+        resolve_options(dataset["format"], {"files": dataset["files"], "max_bad_fraction": dataset["max_bad_fraction"]})
+    except ValueError as err:
+        raise ValueError(f"datasets.{name}: {err}") from err
 
 
 def _check_study(config: dict, name: str, study: dict, facts: dict[str, dict[str, Any]]) -> None:
@@ -130,7 +110,7 @@ def _check_study(config: dict, name: str, study: dict, facts: dict[str, dict[str
             kind = config["encoders"][encoder]["kind"]
             for role in ("source", "target"):
                 modality = config["datasets"][exp[role]]["modality"] if role in exp else kind
-                if kind not in (modality, "id"):
+                if kind not in (modality, "id") and not (modality == "multimodal" and kind in MULTIMODAL):
                     raise ValueError(f"{where}.encoders: {encoder!r} is {kind}, experiment {exp_name!r} is {modality}")
         for encoder in study["encoders"] or [exp["encoder"]]:
             if encoder not in facts:
@@ -139,6 +119,9 @@ def _check_study(config: dict, name: str, study: dict, facts: dict[str, dict[str
                 if method not in config["methods"]:
                     raise ValueError(f"{where}.methods: unknown method {method!r}")
                 _check_method(config, method, facts[encoder])
+                if config["methods"][method]["kind"] == "iisan" and "source" in exp and study["pretrained"]:
+                    raise ValueError(f"{where}.methods: {method!r} is IISAN, which adapts the encoder's own frozen "
+                                     f"backbones; experiment {exp_name!r} has a source (set pretrained: false)")
     for objective in study["objectives"]:
         objective_spec(config, objective, where=f"{where}.objectives")
 
@@ -358,13 +341,19 @@ def _multimodal_content(config: dict, run: Run) -> dict[str, Any]:
     return extra
 
 
+def run_modality(config: dict, run: Run) -> str:
+    """What the run's items are made of: its encoder's kind (text, image, multimodal), or the dataset's for ID items."""
+    kind = config["encoders"][run.encoder]["kind"]
+    return config["datasets"][parse_view(run.dataset)[0]]["modality"] if kind == "id" else kind
+
+
 def hyper_parameters(config: dict, run: Run) -> dict[str, Any]:
     """The run's hyper-parameters: train < modalities.<m> < objectives.<o> < encoders.<e> < methods.<m> (later wins)."""
     train = config["train"]
     merged: dict[str, Any] = {key: copy.deepcopy(train[key]) for key in HPARAM_KEYS if key in train}
     merged["dropout"] = config["model"]["dropout"]
     layers = [
-        config["modalities"].get(config["datasets"][parse_view(run.dataset)[0]]["modality"], {}),
+        config["modalities"].get(run_modality(config, run), {}),
         objective_spec(config, run.objective)["hparams"],
         config["encoders"][run.encoder].get("hparams", {}),
     ]

@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from transrec.io import atomic_path
 from transrec.studies.aggregate import VALUE_COLUMNS, VALUE_LABELS, sort_keys, study_frame, summarise
@@ -68,6 +69,7 @@ def plot_study_figure(
         axes.set_ylabel(f"test {VALUE_LABELS[y]}" if y in ("hr@10", "ndcg@10") else VALUE_LABELS[y])
         if spec["log_x"]:
             axes.set_xscale("log")
+            axes.xaxis.set_minor_formatter(NullFormatter())  # decades only: minor labels overlap
         axes.grid(alpha=0.3)
     seeds = sorted({int(s) for s in frame["seed"]})
     axes_list[-1].legend(fontsize="small", title=f"{KEY_LABELS.get(series, series)} (mean ± std, seeds {seeds})",

@@ -8,24 +8,29 @@ import os
 import torch
 from torch import Tensor, nn
 
-from transrec.data.content import build_store_content
+from transrec.data.content import MultimodalContent, build_store_content
 from transrec.eval.ranking import encode_item_rows
+from transrec.models.multimodal import tower_inputs
 
 log = logging.getLogger(__name__)
 
 
 class FeatureContent:
-    """Item content holding each item's precomputed backbone output: item_idx -> {"first_token": (U, h)}."""
+    """Item content holding each item's precomputed backbone output: item_idx -> {key: (U, h)}.
+
+    key "first_token", or "<modality>_first_token" for one tower of a multimodal item.
+    """
 
     kind = "features"
 
-    def __init__(self, features: Tensor) -> None:
+    def __init__(self, features: Tensor, key: str = "first_token") -> None:
         self.features = features  # (N+1, h) float32 on the CPU, row 0 = padding
+        self.key = key
         self.num_items = features.shape[0] - 1
 
     def __call__(self, idx: Tensor) -> dict[str, Tensor]:
-        """Feature rows of `idx` (U,): {"first_token": (U, h)}."""
-        return {"first_token": self.features[idx.long().cpu()]}
+        """Feature rows of `idx` (U,): {key: (U, h)}."""
+        return {self.key: self.features[idx.long().cpu()]}
 
 
 def frozen_backbones(encoder: nn.Module) -> list[nn.Module]:
@@ -60,8 +65,16 @@ def cache_first_tokens(
     device: torch.device,
     dtype: torch.dtype | None,
     num_workers: int = 0,
-) -> FeatureContent:
-    """Without a store: run the frozen backbone once over every item (eval mode) and keep its first-token vectors."""
-    features = encode_item_rows(encoder, content, 1, content.num_items + 1, batch_size=batch_size, device=device,
-                                dtype=dtype, num_workers=num_workers, encode=encoder.first_token)  # (N, h)
-    return FeatureContent(torch.cat([features.new_zeros(1, features.shape[1]), features]).cpu())  # (N+1, h)
+) -> FeatureContent | MultimodalContent:
+    """Without a store: run the frozen backbone(s) once over every item (eval mode) and keep the first-token vectors."""
+    towers = {f"{m}_": tower for m, tower in encoder.towers.items()} if hasattr(encoder, "towers") else {"": encoder}
+    parts = {}
+    for prefix, tower in towers.items():
+        def encode(inputs: dict[str, Tensor], tower: nn.Module = tower, modality: str = prefix[:-1]) -> Tensor:
+            return tower.first_token(tower_inputs(modality, inputs) if modality else inputs)  # (B, h)
+
+        features = encode_item_rows(encoder, content, 1, content.num_items + 1, batch_size=batch_size, device=device,
+                                    dtype=dtype, num_workers=num_workers, encode=encode)  # (N, h)
+        padded = torch.cat([features.new_zeros(1, features.shape[1]), features]).cpu()  # (N+1, h)
+        parts[prefix] = FeatureContent(padded, f"{prefix}first_token")
+    return parts[""] if "" in parts else MultimodalContent(parts)

@@ -114,7 +114,7 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
     # --- data
     content, cached = _content(run, item_encoder, device, amp)
     dataset = TrainingSet(split, content, num_items, run.model.max_len, seed=run.train.seed,
-                          negatives=run.objective != "inbatch", inbatch=run.objective == "inbatch")
+                          negatives=run.objective in ("sasrec", "cpc"), inbatch=run.objective == "inbatch")
     sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank, shuffle=True, seed=run.train.seed)
     loader = DataLoader(dataset, batch_size=run.train.batch_size, sampler=sampler, collate_fn=dataset.collate,
                         num_workers=run.train.num_workers, pin_memory=device.type == "cuda")
@@ -289,7 +289,7 @@ def _content(run: RunConfig, item_encoder: nn.Module, device: torch.device, amp:
     else:
         content = build_content(spec.kind, spec.path, run.data.items, item_encoder.image_mean, item_encoder.image_std,
                                 size)
-    if frozen and spec.kind != "multimodal":  # no store given (e.g. a backbone pre-trained on a source): once per run
+    if frozen:  # no store given (e.g. a backbone pre-trained on a source): encoded once per run
         content = cache_first_tokens(item_encoder, content, batch_size=run.eval.item_batch, device=device, dtype=amp,
                                      num_workers=run.train.num_workers)
         log.info("frozen %s backbone: features of %d items computed once", run.encoder.kind, content.num_items)

@@ -10,7 +10,7 @@ from transrec.data.loader import TrainingSet
 from transrec.methods.base import build_method, prepare_trainable
 from transrec.models.multimodal import GroupedTransRec, build_multimodal_item_encoder
 from transrec.models.sasrec import SASRec
-from transrec.train.feature_cache import backbone_is_frozen
+from transrec.train.feature_cache import backbone_is_frozen, cache_first_tokens
 
 D = 8
 
@@ -60,6 +60,10 @@ def test_frozen_multimodal_reads_the_store_and_batches_carry_both_modalities(ass
     idx = torch.arange(1, N_ITEMS + 1)
     with torch.no_grad():
         torch.testing.assert_close(encoder(stored(idx)), encoder(live(idx)), atol=5e-3, rtol=5e-3)
+        # without a store (a source-trained backbone): each tower's outputs are encoded once per run instead
+        cached = cache_first_tokens(encoder, live, batch_size=5, device=torch.device("cpu"), dtype=None)
+        assert set(cached(idx)) == {"text_first_token", "image_first_token"}
+        torch.testing.assert_close(encoder(cached(idx)), encoder(live(idx)))
     import polars as pl
 
     split = pl.DataFrame({"user_idx": [0, 1], "train": [[1, 2, 3], [4, 5, 6, 7]], "sequence": [[1, 2, 3, 8, 9],

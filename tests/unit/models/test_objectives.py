@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from transrec.models.objectives import cpc_bce, full_softmax, inbatch_softmax, last_valid, sasrec_bce
@@ -122,3 +123,42 @@ def test_full_softmax_gradients_reach_every_item_row_but_padding():
     assert loss.dtype == torch.float32
     assert torch.isfinite(user.grad).all() and (table.grad[1:].abs().sum(-1) > 0).all()
     assert (table.grad[0] == 0).all()
+
+
+def _step(objective: str, content):
+    """One training step's loss of a tiny ID SASRec on 3 users over 8 items, through the trainer's StepLoss."""
+    import polars as pl
+
+    from transrec.data.loader import TrainingSet
+    from transrec.data.split import split_frame
+    from transrec.models.item_encoders import build_item_encoder
+    from transrec.models.sasrec import SASRec
+    from transrec.models.transrec import TransRec
+    from transrec.train.loop import StepLoss
+
+    torch.manual_seed(0)
+    split = split_frame(pl.DataFrame({"user_idx": [0, 1, 2], "sequence": [[1, 2, 3, 4], [2, 3, 5, 6], [1, 5, 2, 3]]}), 3)
+    model = TransRec(build_item_encoder("id", None, 8, 8), SASRec(8, 3, 1, 2, 0.0))
+    dataset = TrainingSet(split, content, 8, 3, seed=0, negatives=False, inbatch=objective == "inbatch")
+    return model, StepLoss(model, objective, content)(dataset.collate([0, 1, 2]))
+
+
+def test_trainer_softmax_scores_the_whole_id_table():
+    from transrec.data.content import IdContent
+
+    model, loss = _step("softmax", IdContent(8))
+    loss.backward()
+    grad = model.item_encoder.backbone.weight.grad  # (9, 8)
+    assert (grad[1:].abs().sum(-1) > 0).all()  # items 7 and 8 occur in no sequence, yet they are scored (and pushed down)
+    assert (grad[0] == 0).all()
+    model, loss = _step("inbatch", IdContent(8))
+    loss.backward()
+    assert (model.item_encoder.backbone.weight.grad[7:] == 0).all()  # in-batch: only the batch's items are scored
+
+
+def test_trainer_softmax_refuses_raw_content():
+    class RawText:
+        kind, num_items = "text", 8
+
+    with pytest.raises(ValueError, match="softmax.*ID encoder or cached"):
+        _step("softmax", RawText())

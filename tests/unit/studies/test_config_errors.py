@@ -37,6 +37,7 @@ CASES = {
     "raw source without raw_dir": (("datasets", "mind", "source"), "raw", r"raw_dir"),
     "unknown objective": (("experiments", "text", "objectives"), ["bpr"], r"experiments\.text\.objectives.*bpr"),
     "max_bad_fraction typo": (("datasets", "mind", "max_bad_fractoin"), 0.1, r"max_bad_fractoin"),
+    "file role of another format": (("datasets", "mind", "files"), {"articles": "a.csv"}, r"datasets\.mind.*articles"),
 }
 
 

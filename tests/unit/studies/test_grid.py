@@ -40,7 +40,7 @@ def test_adapt_run_config_starts_from_the_source_checkpoint(config):
     assert rc["method"] == {"kind": "frozen"}
     assert rc["also_train"] == ["dtl", "user_encoder"]
     assert rc["optim"]["lr"]["item_encoder"] == pytest.approx(5e-5)
-    assert rc["train"]["batch_size"] == 32
+    assert rc["train"]["batch_size"] == config["modalities"]["text"]["batch_size"]["adapt"]
     assert rc["model"]["max_len"] == 20
     assert rc["data"]["content"] == {"kind": "text", "path": "results/tokens/adressa/minilm.npz"}
 
@@ -59,7 +59,7 @@ def test_pretrain_trains_everything_and_nopt_has_no_checkpoint(config):
     [
         (("experiments", "text", "source"), "nope", "experiments.text.source"),
         (("experiments", "text", "encoder"), "bert", "experiments.text.encoder"),
-        (("experiments", "image", "encoder"), "minilm", "is text"),
+        (("experiments", "text", "encoder"), "vit_tiny", "is image"),
         (("experiments", "text", "methods"), ["no_such_method"], "experiments.text.methods"),
     ],
 )
@@ -116,7 +116,7 @@ def test_target_only_experiment_trains_from_scratch_and_pretrains_nothing(config
 
 def test_hyper_parameters_layer_train_modality_objective_encoder_method(config):
     cfg = copy.deepcopy(config)
-    cfg["objectives"] = {"strong": {"loss": "inbatch", "hparams": {"batch_size": {"adapt": 128}, "epochs": 7}}}
+    cfg["objectives"]["strong"] = {"loss": "inbatch", "hparams": {"batch_size": {"adapt": 128}, "epochs": 7}}
     cfg["encoders"]["minilm"]["hparams"] = {"lr": {"dtl": 3e-3}, "epochs": 9}
     cfg["methods"]["frozen"]["hparams"] = {"lr": {"user_encoder": 2e-3}, "dropout": 0.3}
     cfg["experiments"]["text"]["objectives"] = ["strong"]
@@ -124,8 +124,8 @@ def test_hyper_parameters_layer_train_modality_objective_encoder_method(config):
     rc = grid.run_config(cfg, grid.Run("adapt", "adressa", "minilm", "strong", "frozen", "mind", 42))
     assert rc["objective"] == "inbatch" and rc["name"]["objective"] == "strong"
     assert rc["train"]["batch_size"] == 128 and rc["train"]["epochs"] == 9  # encoder layer beats objective layer
-    assert rc["optim"]["lr"] == {**config["modalities"]["text"]["lr"], "dtl": 3e-3, "user_encoder": 2e-3,
-                                 "fusion": config["train"]["lr"]["fusion"]}
+    assert rc["optim"]["lr"] == {**config["train"]["lr"], **config["modalities"]["text"]["lr"], "dtl": 3e-3,
+                                 "user_encoder": 2e-3}
     assert rc["model"]["dropout"] == 0.3
     other = grid.run_config(cfg, grid.Run("adapt", "adressa", "minilm", "strong", "fta", "mind", 42))
     assert other["model"]["dropout"] == config["model"]["dropout"]  # only the method it names changes
@@ -142,5 +142,6 @@ def test_defaults_come_from_the_schema_only(repo_root):
     }
     cfg = grid.resolve_config(minimal)
     rc = grid.run_config(cfg, grid.expand_runs(cfg)[0])
-    assert rc["train"]["batch_size"] == 32 and rc["train"]["epochs"] == 10 and rc["optim"]["lr"]["dtl"] == 1e-4
+    assert rc["train"]["batch_size"] == 128 and rc["train"]["epochs"] == 40 and rc["optim"]["lr"]["dtl"] == 1e-3
+    assert rc["objective"] == "inbatch"  # the recommended recipe is the default (docs/accuracy.md)
     assert rc["also_train"] == ["dtl", "user_encoder"] and rc["name"]["seed"] == 42
