@@ -282,9 +282,11 @@ def kill_config() -> dict:
         "max_steps_per_epoch": 2,
         "batch_size": {"pretrain": 16, "adapt": 16},
         "lr": lr,
+        "dropout": 0.1,
     }
     config["methods"] = {"fta": {**config["methods"]["fta"], "hparams": hparams}}
-    config["experiments"] = {"kill": {"target": "mind", "encoder": "id", "methods": ["fta"], "seeds": [42]}}
+    config["experiments"] = {"kill": {"target": "mind", "encoder": "id", "objectives": ["sasrec"], "methods": ["fta"],
+                                      "seeds": [42]}}
     config["subsample"] = {"fractions": []}
     return config
 

@@ -69,6 +69,7 @@ rule make_study_table:
         study=study_spec,
         method_kinds=method_kinds,
         modalities=encoder_modalities,
+        config_names=config_names,
     script:
         "../scripts/make_study_table.py"
 
@@ -96,5 +97,6 @@ rule plot_study_figure:
         study=study_spec,
         method_kinds=method_kinds,
         modalities=encoder_modalities,
+        config_names=config_names,
     script:
         "../scripts/plot_study_figure.py"

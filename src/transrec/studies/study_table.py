@@ -23,6 +23,7 @@ def write_study_table(
     name: str,
     method_kinds: Mapping[str, str],
     modalities: Mapping[str, str],
+    config_names: Sequence[str] = (),
     out_csv: str | os.PathLike,
     out_md: str | os.PathLike,
     out_tex: str | os.PathLike,
@@ -37,7 +38,8 @@ def write_study_table(
     wide = _wide(summary, rows, columns, values)
     seeds = sorted({int(s) for s in frame["seed"]})
     note = f"Mean ± std over seeds {seeds} ({len(frame)} runs); study `{name}`" + (
-        f", {study['paper']} paper" if study.get("paper", "none") != "none" else "")
+        f", {study['paper']} paper" if study.get("paper", "none") != "none" else "") + (
+        f"; config {', '.join(config_names)}" if config_names else "")
     with atomic_path(out_csv, ".csv") as tmp:
         wide["csv"].write_csv(tmp)
     with atomic_path(out_md, ".md") as tmp:

@@ -8,15 +8,15 @@ import copy
 
 import pytest
 import torch
+from method_checks import assert_checkpoint_reapplies, assert_only_returned_move, assert_same, zeroed_up_projections
 from transformers import BertConfig, BertModel, ViTConfig, ViTMAEConfig, ViTMAEModel, ViTModel
 
 from transrec.methods.base import build_method, prepare_trainable
-from transrec.models.blocks import BottleneckBlock, PHMBlock, bottleneck_parameter_count, phm_parameter_count
+from transrec.models.blocks import bottleneck_parameter_count, phm_parameter_count
 from transrec.models.item_encoders import build_item_encoder
 from transrec.models.objectives import sasrec_bce
 from transrec.models.sasrec import SASRec
 from transrec.models.transrec import TransRec, count_parameters
-from transrec.train.checkpoint import load_trainable, trainable_state
 
 H, FFN, VOCAB, POS, D, L = 32, 37, 50, 16, 8, 5
 DEPTH = {"bert": 3, "vit": 2, "vit_mae": 2}
@@ -201,34 +201,9 @@ def test_method_checklist(bases, encoder, method, towers):
             # amplifies the perturbation: there only the zeroed check below applies.)
             torch.testing.assert_close(a, b, rtol=0, atol=0.05)
     if promise == "close":  # structurally a no-op: with each block's output projection zeroed, exactly the base
-        zeroed = copy.deepcopy(model)
         with torch.no_grad():
-            for module in zeroed.modules():
-                if isinstance(module, BottleneckBlock):
-                    module.up.weight.zero_()
-                elif isinstance(module, PHMBlock):
-                    module.up.right.zero_()
-            for a, b in zip(outputs(zeroed, inputs), before):
-                torch.testing.assert_close(a, b, rtol=0, atol=0)
+            assert_same(outputs(zeroed_up_projections(model), inputs), before)
 
-    frozen = {name: p.detach().clone() for name, p in model.named_parameters()}
-    model.train()
-    step(model, groups, inputs)
-    for name, p in model.named_parameters():
-        changed = not torch.equal(p, frozen[name])
-        if id(p) in returned:
-            assert changed or zero_gradient_by_design(name), f"{name} was returned but did not move"
-        else:
-            assert not changed, f"{name} is frozen but changed"
-
+    assert_only_returned_move(model, returned, lambda: step(model, groups, inputs), zero_gradient_by_design)
     # trainable-only checkpoint: names are deterministic, and re-applying the method to a fresh base restores it
-    state = trainable_state(model)
-    fresh = copy.deepcopy(base)
-    torch.manual_seed(6)  # different init of the new modules: the checkpoint must overwrite all of them
-    prepare_trainable(fresh, build_method(spec), [])
-    assert set(trainable_state(fresh)) == set(state)
-    load_trainable(fresh, state)
-    model.eval(), fresh.eval()
-    with torch.no_grad():
-        for a, b in zip(outputs(model, inputs), outputs(fresh, inputs)):
-            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert_checkpoint_reapplies(model, base, spec, lambda m: outputs(m, inputs))

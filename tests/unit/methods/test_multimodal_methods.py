@@ -11,18 +11,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from method_checks import assert_checkpoint_reapplies, assert_only_returned_move, assert_same, zeroed_up_projections
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))  # tests/unit/models/multimodal_assets.py
 from multimodal_assets import IMAGE_DEPTH, IMAGE_WIDTH, N_ITEMS, TEXT_DEPTH, TEXT_WIDTH, write_assets  # noqa: E402
 
 from transrec.methods.base import build_method, prepare_trainable, validate_method  # noqa: E402
 from transrec.models.blocks import (  # noqa: E402
-    BottleneckBlock, PHMBlock, bottleneck_parameter_count, phm_parameter_count)
+    BottleneckBlock, bottleneck_parameter_count, phm_parameter_count)
 from transrec.models.multimodal import GroupedTransRec, build_multimodal_item_encoder  # noqa: E402
 from transrec.models.objectives import sasrec_bce  # noqa: E402
 from transrec.models.sasrec import SASRec  # noqa: E402
 from transrec.models.transrec import count_parameters  # noqa: E402
-from transrec.train.checkpoint import load_trainable, trainable_state  # noqa: E402
 
 D, L, USER_BLOCKS, R_ITEM, R_USER = 8, 5, 2, 4, 4
 TEXT_FFN, IMAGE_FFN = 37, 24  # the assets' intermediate sizes
@@ -140,41 +140,13 @@ def test_multimodal_method_checklist(base, method, towers):
     assert count_parameters(model)[0] == expected
     assert {id(p) for p in model.parameters() if p.requires_grad} == returned
 
-    with torch.no_grad():
-        if method in EXACT:
-            for a, b in zip(outputs(model, content), before):
-                torch.testing.assert_close(a, b, rtol=0, atol=0)
-        else:  # structurally a no-op: with each block's output projection zeroed, exactly the base
-            zeroed = copy.deepcopy(model)
-            for module in zeroed.modules():
-                if isinstance(module, BottleneckBlock):
-                    module.up.weight.zero_()
-                elif isinstance(module, PHMBlock):
-                    module.up.right.zero_()
-            for a, b in zip(outputs(zeroed, content), before):
-                torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with torch.no_grad():  # LoRA / LN / BitFit exactly the base; adapters once their output projections are zeroed
+        assert_same(outputs(model if method in EXACT else zeroed_up_projections(model), content), before)
 
-    frozen = {name: p.detach().clone() for name, p in model.named_parameters()}
-    model.train()
-    step(model, groups, content)
-    for name, p in model.named_parameters():
-        changed = not torch.equal(p, frozen[name])
-        if id(p) in returned:
-            # key biases: softmax is shift-invariant, so their gradient is zero up to rounding
-            assert changed or name.endswith(("attention.self.key.bias", "attention.k_proj.bias")), name
-        else:
-            assert not changed, f"{name} is frozen but changed"
-
-    state = trainable_state(model)
-    fresh = copy.deepcopy(base)
-    torch.manual_seed(6)  # another init of the new modules: the checkpoint must overwrite all of them
-    prepare_trainable(fresh, build_method(spec), [])
-    assert set(trainable_state(fresh)) == set(state)
-    load_trainable(fresh, state)
-    model.eval(), fresh.eval()
-    with torch.no_grad():
-        for a, b in zip(outputs(model, content), outputs(fresh, content)):
-            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # key biases: softmax is shift-invariant, so their gradient is zero up to rounding
+    assert_only_returned_move(model, returned, lambda: step(model, groups, content),
+                              lambda name: name.endswith(("attention.self.key.bias", "attention.k_proj.bias")))
+    assert_checkpoint_reapplies(model, base, spec, lambda m: outputs(m, content))
 
 
 def test_each_site_gets_its_own_towers_width(base):
