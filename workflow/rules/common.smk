@@ -1,7 +1,6 @@
 """Helpers shared by the rules: config validation, wildcard constraints, per-dataset inputs and settings."""
 
 import sys
-from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
@@ -259,12 +258,7 @@ def method_kinds(wildcards):
 
 def encoder_modalities(wildcards):
     """What each encoder's items are made of (its kind: text, image, multimodal, id)."""
-    return {name: spec["kind"] for name, spec in config["encoders"].items()}
-
-
-def config_names(wildcards):
-    """The configuration file(s) this run was made from, by file name (moving the checkout reruns nothing)."""
-    return [Path(str(path)).name for path in workflow.configfiles] or ["(--config only)"]
+    return grid.canonical({name: spec["kind"] for name, spec in config["encoders"].items()})
 
 
 def study_targets(wildcards):

@@ -69,7 +69,6 @@ rule make_study_table:
         study=study_spec,
         method_kinds=method_kinds,
         modalities=encoder_modalities,
-        config_names=config_names,
     script:
         "../scripts/make_study_table.py"
 
@@ -97,6 +96,5 @@ rule plot_study_figure:
         study=study_spec,
         method_kinds=method_kinds,
         modalities=encoder_modalities,
-        config_names=config_names,
     script:
         "../scripts/plot_study_figure.py"

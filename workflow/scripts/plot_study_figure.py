@@ -10,6 +10,5 @@ with log_to_file(snakemake.log[0]):
         name=snakemake.wildcards.study,
         method_kinds=snakemake.params.method_kinds,
         modalities=snakemake.params.modalities,
-        config_names=snakemake.params.config_names,
         **dict(snakemake.output.items()),
     )

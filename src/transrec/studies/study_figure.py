@@ -14,7 +14,7 @@ from matplotlib.ticker import NullFormatter
 
 from transrec.io import atomic_path
 from transrec.studies.aggregate import VALUE_COLUMNS, VALUE_LABELS, sort_keys, study_frame, summarise
-from transrec.studies.study_table import KEY_LABELS
+from transrec.studies.study_table import KEY_LABELS, study_settings
 
 # greyscale-readable: every series differs in marker, line style and hatch, not only in colour
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -32,7 +32,6 @@ def plot_study_figure(
     name: str,
     method_kinds: Mapping[str, str],
     modalities: Mapping[str, str],
-    config_names: Sequence[str] = (),
     out_png: str | os.PathLike,
     out_pdf: str | os.PathLike,
 ) -> None:
@@ -76,7 +75,7 @@ def plot_study_figure(
     axes_list[-1].legend(fontsize="small", title=f"{KEY_LABELS.get(series, series)} (mean ± std, seeds {seeds})",
                          title_fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     figure.suptitle(study["caption"], fontsize="medium", wrap=True)
-    source = f"study {name}" + (f", config {', '.join(config_names)}" if config_names else "")
+    source = f"study {name}: {study_settings(study)}"
     figure.text(0.99, 0.01, source, ha="right", va="bottom", fontsize="x-small", color="0.4")
     with atomic_path(out_png, ".png") as tmp:
         figure.savefig(tmp, format="png", dpi=150, metadata={"Software": None})

@@ -23,7 +23,6 @@ def write_study_table(
     name: str,
     method_kinds: Mapping[str, str],
     modalities: Mapping[str, str],
-    config_names: Sequence[str] = (),
     out_csv: str | os.PathLike,
     out_md: str | os.PathLike,
     out_tex: str | os.PathLike,
@@ -38,8 +37,7 @@ def write_study_table(
     wide = _wide(summary, rows, columns, values)
     seeds = sorted({int(s) for s in frame["seed"]})
     note = f"Mean ± std over seeds {seeds} ({len(frame)} runs); study `{name}`" + (
-        f", {study['paper']} paper" if study.get("paper", "none") != "none" else "") + (
-        f"; config {', '.join(config_names)}" if config_names else "")
+        f", {study['paper']} paper" if study.get("paper", "none") != "none" else "") + "; " + study_settings(study)
     with atomic_path(out_csv, ".csv") as tmp:
         wide["csv"].write_csv(tmp)
     with atomic_path(out_md, ".md") as tmp:
@@ -47,6 +45,18 @@ def write_study_table(
     with atomic_path(out_tex, ".tex") as tmp:
         tmp.write_text(_latex(wide, study["caption"], note, name), encoding="utf-8")
     return wide["csv"]
+
+
+def study_settings(study: Mapping[str, Any]) -> str:
+    """The config that made a table or figure, in words: its experiments, methods and what else it varies."""
+    parts = [f"experiments {', '.join(study['experiments'])}", f"methods {', '.join(study['methods'])}"]
+    for key in ("encoders", "objectives"):
+        if study.get(key):
+            parts.append(f"{key} {', '.join(study[key])}")
+    for key in ("source_fractions", "target_fractions"):
+        if study.get(key, [1.0]) != [1.0]:
+            parts.append(f"{key.replace('_', ' ')} {', '.join(f'{f:g}' for f in study[key])}")
+    return "; ".join(parts)
 
 
 def _wide(summary: pl.DataFrame, rows: list[str], columns: list[str], values: list[str]) -> dict[str, Any]:

@@ -52,14 +52,13 @@ def test_summary_is_mean_and_sample_std_over_seeds(runs):
 
 def test_study_table_layout_and_formats(runs, tmp_path):
     out = {k: tmp_path / "t" / f"table.{k[4:]}" for k in ("out_csv", "out_md", "out_tex")}
-    csv = write_study_table(runs, STUDY, name="a4r_table2", method_kinds=KINDS, modalities=MODALITIES,
-                            config_names=["config.yaml"], **out)
+    csv = write_study_table(runs, STUDY, name="a4r_table2", method_kinds=KINDS, modalities=MODALITIES, **out)
     assert csv["method"].to_list() == ["houlsby", "fta"]  # the study's method order
     assert csv.row(1, named=True)["adressa / HR@10 mean"] == pytest.approx(11.0)
     assert csv.row(0, named=True)["amazon / trainable % std"] == pytest.approx(0.0)
     md = out["out_md"].read_text()
     assert "FTA against Houlsby adapters" in md and "| fta | 11.00 ± 1.41 |" in md and "seeds [1, 2]" in md
-    assert "config config.yaml" in md
+    assert "experiments text; methods houlsby, fta" in md  # the config that made it
     tex = out["out_tex"].read_text()
     assert r"\toprule" in tex and r"11.00 $\pm$ 1.41" in tex and r"\label{tab:a4r_table2}" in tex
     assert pl.read_csv(out["out_csv"]).height == 2
