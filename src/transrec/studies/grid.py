@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from transrec.runs import NOPT, RUN_DIRS, Run
+from transrec.train.config import OBJECTIVES as LOSSES  # the losses the trainer knows
 
-LOSSES = ("sasrec", "cpc", "inbatch", "softmax")
-BASELINES = ("popularity",)
 MULTIMODAL = ("text", "image")  # the towers a multimodal encoder entry names
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 HPARAM_KEYS = ("epochs", "patience", "max_steps_per_epoch", "batch_size", "lr", "dropout", "grad_clip")
