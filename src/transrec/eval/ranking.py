@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import torch
 import torch.distributed as dist
@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from transrec.eval.metrics import hits, ndcg_gains, ranks_from_scores, tied_items
+from transrec.models.precision import autocast
 
 __all__ = ["shards", "compute_item_table", "encode_item_rows", "evaluate"]
 
@@ -44,14 +45,6 @@ def _world(rank: int | None, world_size: int | None) -> tuple[int, int, bool]:
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} outside world of size {world_size}")
     return rank, world_size, grouped and world_size > 1
-
-
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast on CUDA unless told otherwise; CPU runs in fp32 (CPU bf16 is slow and buys nothing here)."""
-    dtype = dtype if dtype is not None else (torch.bfloat16 if device.type == "cuda" else torch.float32)
-    if dtype == torch.float32:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
 
 
 @contextlib.contextmanager
@@ -105,7 +98,7 @@ def encode_item_rows(
         pin_memory=device.type == "cuda",
     )
     rows = []
-    with _eval_mode(model), _autocast(device, dtype):
+    with _eval_mode(model), autocast(device, dtype):
         for inputs in loader:
             inputs = {key: value.to(device, non_blocking=True) for key, value in inputs.items()}
             rows.append(encode(inputs).float())  # (B, d)
@@ -169,9 +162,9 @@ def evaluate(
     """HR@K and NDCG@K (x100) of `targets` (U,) given left-padded `histories` (U, L), ranking all N items.
 
     The user vector is the last position of model.encode_users(item_table[histories], histories != 0); scores are one
-    fp32 matmul per user batch against the whole table (encoders under bf16 autocast on CUDA; the scores stay fp32
-    because bf16 rounding would create ties). Item 0 never ranks; with `mask_history` (the published protocol) the
-    user's history items are set to -inf, so a repeated target always misses; `repeat_share` says how often.
+    fp32 matmul per user batch against the whole table (encoders under autocast to `dtype`, None = fp32 as in
+    models/precision.py; the scores stay fp32 because bf16 rounding would create ties). Item 0 never ranks; with
+    `mask_history` (the published protocol) the user's history items are set to -inf, so a repeated target always misses; `repeat_share` says how often.
     `masked_items` (U, M), 0-padded, overrides which items are masked: pass the whole prefix before the target (the
     reference masks all of it, not only the last L items).
     `tie_share` is the share of users counted as a hit at max(ks) while their target ties another item's score: about
@@ -196,7 +189,7 @@ def evaluate(
             history = histories[start : min(start + user_batch, hi)].to(device, torch.long)  # (B, L)
             target = targets[start : min(start + user_batch, hi)].to(device, torch.long)  # (B,)
             seen = masked_items[start : min(start + user_batch, hi)].to(device, torch.long)  # (B, M)
-            with _autocast(device, dtype):
+            with autocast(device, dtype):
                 states = model.encode_users(table[history], history != 0)  # (B, L, d)
             scores = states[:, -1].float() @ table.T  # (B, N+1): left padding puts the newest item last
             scores[:, 0] = float("-inf")

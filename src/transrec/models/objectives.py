@@ -34,23 +34,39 @@ def last_valid(valid: Tensor) -> Tensor:
 
 
 def inbatch_softmax(
-    user_states: Tensor, pos_slots: Tensor, table: Tensor, log_q: Tensor, own_items: Tensor, valid: Tensor
+    user_states: Tensor,
+    pos_slots: Tensor,
+    table: Tensor,
+    log_q: Tensor,
+    own_items: Tensor,
+    valid: Tensor,
+    slot_counts: Tensor | None = None,
 ) -> Tensor:
     """Cross-entropy over the U in-batch items, logits - log_q, columns of the user's own items masked but the positive.
 
     user_states (B, L, d), pos_slots (B, L) long in 0..U-1 where valid, table (U, d), log_q (U,) = log p(item),
     own_items (B, U) bool, valid (B, L) bool -> scalar mean over valid positions.
+    slot_counts (U,): None counts each distinct item once; given, the released form (loss `inbatch_slots`), where
+    every sequence slot is a column: an item in c slots weighs c in the denominator, i.e. + log c on its negative
+    logits. The positive stays one column: the user's own items are masked, so its other slots never count.
     """
     with _fp32(user_states):
         logits = user_states.float() @ table.float().T - log_q.float()  # (B, L, U)
         u = table.shape[0]
         target = torch.where(valid, pos_slots, 0)  # padding slots may hold U (the padding row): keep them in range
         positive = F.one_hot(target, u).bool()  # (B, L, U)
+        if slot_counts is not None:
+            logits = logits + torch.where(positive, 0.0, slot_counts.float().clamp(min=1).log())
         blocked = own_items[:, None, :] & ~positive  # (B, L, U)
         logits = logits.masked_fill(blocked, float("-inf"))
         loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none")  # (B*L,)
         weight = valid.flatten().float()
         return (loss * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def slot_counts(slots: Tensor, n_unique: int) -> Tensor:
+    """slots (B, L+1) long in 0..U (U = padding) -> (U,) how many non-padding sequence slots hold each unique item."""
+    return torch.bincount(slots[slots < n_unique], minlength=n_unique)
 
 
 def full_softmax(user_states: Tensor, targets: Tensor, table: Tensor, own_items: Tensor | None, valid: Tensor) -> Tensor:

@@ -11,7 +11,7 @@ from transrec.io import read_json
 from transrec.typed import build, plain
 
 KINDS = ("text", "image", "id", "multimodal")
-OBJECTIVES = ("sasrec", "cpc", "inbatch", "softmax")
+OBJECTIVES = ("sasrec", "cpc", "inbatch", "inbatch_slots", "softmax")  # inbatch_slots: the released in-batch form
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class RunConfig:
     out_dir: str
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    objective: Literal["sasrec", "cpc", "inbatch", "softmax"] = "sasrec"
+    objective: Literal["sasrec", "cpc", "inbatch", "inbatch_slots", "softmax"] = "sasrec"
     method: dict[str, Any] = field(default_factory=lambda: {"kind": "fta"})
     also_train: tuple[str, ...] = ()
     init_checkpoint: str | None = None

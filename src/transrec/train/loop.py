@@ -29,7 +29,8 @@ from transrec.models.hub import resolve_model_path
 from transrec.models.iisan import build_iisan_item_encoder
 from transrec.models.item_encoders import build_item_encoder
 from transrec.models.multimodal import GroupedTransRec, build_multimodal_item_encoder
-from transrec.models.objectives import cpc_bce, full_softmax, inbatch_softmax, sasrec_bce
+from transrec.models.objectives import cpc_bce, full_softmax, inbatch_softmax, sasrec_bce, slot_counts
+from transrec.models.precision import autocast, autocast_dtype
 from transrec.models.sasrec import SASRec
 from transrec.models.transrec import TransRec, count_parameters
 from transrec.train import checkpoint, distributed
@@ -62,8 +63,9 @@ class StepLoss(nn.Module):
         padded = torch.cat([table, table.new_zeros(1, table.shape[1])])  # (U+1, d): row U is padding
         emb = padded[batch.slots]  # (B, L+1, d)
         states = self.model.encode_users(emb[:, :-1], batch.slots[:, :-1] < table.shape[0])  # (B, L, d)
-        if self.objective == "inbatch":
-            return inbatch_softmax(states, batch.slots[:, 1:], table, batch.log_q, batch.own_items, batch.valid)
+        if self.objective in ("inbatch", "inbatch_slots"):
+            counts = slot_counts(batch.slots, table.shape[0]) if self.objective == "inbatch_slots" else None
+            return inbatch_softmax(states, batch.slots[:, 1:], table, batch.log_q, batch.own_items, batch.valid, counts)
         if self.catalogue is not None:
             every = self.model.encode_items(self.catalogue)  # (N, d)
             every = torch.cat([every.new_zeros(1, every.shape[1]), every])  # (N+1, d): row 0 is padding
@@ -81,7 +83,7 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
     world = distributed.setup(run.train.device)
     device = world.device
     torch.set_num_threads(run.train.threads)
-    amp = torch.bfloat16 if run.train.precision == "bf16" or (run.train.precision == "auto" and device.type == "cuda") else None
+    amp = autocast_dtype(run.train.precision, device)
     _seed(run.train.seed)  # identical initial weights on every rank
     split = pl.read_parquet(run.data.split).sort("user_idx")
     num_items = pl.read_parquet(run.data.items, columns=["item_idx"]).height
@@ -114,7 +116,8 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
     # --- data
     content, cached = _content(run, item_encoder, device, amp)
     dataset = TrainingSet(split, content, num_items, run.model.max_len, seed=run.train.seed,
-                          negatives=run.objective in ("sasrec", "cpc"), inbatch=run.objective == "inbatch")
+                          negatives=run.objective in ("sasrec", "cpc"),
+                          inbatch=run.objective in ("inbatch", "inbatch_slots"))
     sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank, shuffle=True, seed=run.train.seed)
     loader = DataLoader(dataset, batch_size=run.train.batch_size, sampler=sampler, collate_fn=dataset.collate,
                         num_workers=run.train.num_workers, pin_memory=device.type == "cuda")
@@ -332,7 +335,7 @@ def _has_unused(step_loss: nn.Module, dataset: TrainingSet, run: RunConfig, devi
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    return autocast(device, dtype)  # the same policy as evaluation (models/precision.py)
 
 
 def _seed(seed: int) -> None:

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from transrec.models.objectives import cpc_bce, full_softmax, inbatch_softmax, last_valid, sasrec_bce
+from transrec.models.objectives import cpc_bce, full_softmax, inbatch_softmax, last_valid, sasrec_bce, slot_counts
 
 
 def sp(x: float) -> float:
@@ -57,6 +57,31 @@ def test_inbatch_softmax_masks_own_items_but_the_positive_and_corrects_logq():
     # uniform log q shifts every logit equally: no change
     plain = inbatch_softmax(user, pos, table, torch.zeros(4), own, valid)
     assert math.isclose(inbatch_softmax(user, pos, table, torch.full((4,), -3.0), own, valid).item(), plain.item(), rel_tol=1e-6)
+
+
+def test_slot_counts_count_non_padding_slots_per_unique_item():
+    slots = torch.tensor([[3, 0, 1, 1], [0, 2, 1, 3]])  # U = 3: slot value 3 is padding
+    assert slot_counts(slots, 3).tolist() == [2, 3, 1]
+
+
+def test_released_inbatch_form_counts_every_slot_of_a_repeated_item():
+    # U = 4 distinct items; d = 4 with an identity table makes the logits the user vector itself
+    table = torch.eye(4)
+    user = torch.tensor([[[2.0, 1.0, 0.5, -1.0]]])  # (1, 1, 4)
+    log_q = torch.tensor([0.0, 0.0, math.log(0.5), 0.0])
+    own = torch.tensor([[True, False, False, True]])  # the positive (0) and item 3 are the user's own items
+    pos, valid = torch.tensor([[0]]), torch.tensor([[True]])
+    counts = torch.tensor([3, 2, 4, 5])  # item 0 in 3 slots of the batch, item 1 in 2, item 2 in 4, item 3 in 5
+    # released: every slot a column; own items masked except the positive's own slot -> columns
+    # positive 2 (once), item 1: 1 (twice), item 2: 0.5 - log 0.5 (four times); item 3 masked
+    released = -2.0 + math.log(math.exp(2.0) + 2 * math.exp(1.0) + 4 * math.exp(0.5 - math.log(0.5)))
+    distinct = -2.0 + math.log(math.exp(2.0) + math.exp(1.0) + math.exp(0.5 - math.log(0.5)))
+    got = inbatch_softmax(user, pos, table, log_q, own, valid, slot_counts=counts)
+    assert math.isclose(got.item(), released, rel_tol=1e-6)
+    assert math.isclose(inbatch_softmax(user, pos, table, log_q, own, valid).item(), distinct, rel_tol=1e-6)
+    # no repeated item: both forms agree
+    ones = inbatch_softmax(user, pos, table, log_q, own, valid, slot_counts=torch.ones(4, dtype=torch.long))
+    assert math.isclose(ones.item(), distinct, rel_tol=1e-6)
 
 
 def test_losses_run_in_fp32_under_bf16_autocast():
@@ -139,7 +164,7 @@ def _step(objective: str, content):
     torch.manual_seed(0)
     split = split_frame(pl.DataFrame({"user_idx": [0, 1, 2], "sequence": [[1, 2, 3, 4], [2, 3, 5, 6], [1, 5, 2, 3]]}), 3)
     model = TransRec(build_item_encoder("id", None, 8, 8), SASRec(8, 3, 1, 2, 0.0))
-    dataset = TrainingSet(split, content, 8, 3, seed=0, negatives=False, inbatch=objective == "inbatch")
+    dataset = TrainingSet(split, content, 8, 3, seed=0, negatives=False, inbatch=objective.startswith("inbatch"))
     return model, StepLoss(model, objective, content)(dataset.collate([0, 1, 2]))
 
 
@@ -154,6 +179,15 @@ def test_trainer_softmax_scores_the_whole_id_table():
     model, loss = _step("inbatch", IdContent(8))
     loss.backward()
     assert (model.item_encoder.backbone.weight.grad[7:] == 0).all()  # in-batch: only the batch's items are scored
+
+
+def test_trainer_released_inbatch_form_differs_only_with_repeated_items():
+    from transrec.data.content import IdContent
+
+    _, distinct = _step("inbatch", IdContent(8))
+    _, released = _step("inbatch_slots", IdContent(8))
+    # items 1, 2, 3 and 5 fill several slots of the 3 users' windows: more negative mass, a larger loss
+    assert released.item() > distinct.item()
 
 
 def test_trainer_softmax_refuses_raw_content():
