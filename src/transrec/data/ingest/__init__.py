@@ -10,6 +10,7 @@ from typing import Any
 
 from transrec.data.ingest import adressa, amazon, hm, mind, released
 from transrec.data.ingest.quarantine import Quarantine
+from transrec.data.ingest.readers import has_bom
 from transrec.data.ingest.tables import Ingested, interactions_frame, items_frame
 from transrec.io import write_json, write_parquet
 
@@ -76,6 +77,31 @@ def check_usable(raw_dir: Path, result: Ingested, rejected: Quarantine) -> None:
         )
 
 
+def guesses(raw_dir: Path, result: Ingested, items: Any) -> dict[str, Any]:
+    """What the readers had to decide without being told, counted for the report and logged: byte-order marks
+    skipped, items left without a title (other readers' choices are in `counts`)."""
+    boms = sorted(file for file in result.rows_read if has_bom(raw_dir / file))
+    guessed = {"byte_order_marks": boms, "items_without_title": int((items["title"] == "").sum())}
+    if boms:
+        log.warning("skipped a UTF-8 byte-order mark at the start of %s", ", ".join(str(raw_dir / f) for f in boms))
+    if guessed["items_without_title"]:
+        log.warning("%d of %d items have no title", guessed["items_without_title"], items.height)
+    return guessed
+
+
+def warn_unknown_items(raw_dir: Path, result: Ingested, rejected: Quarantine, limit: float) -> None:
+    """Log a warning naming the item files when more than `limit` of the interaction rows reference unknown items
+    (they are not format errors, yet losing many of them usually means the items file was misread)."""
+    unknown = result.counts.get("unknown_item_references", rejected.counts().get("unknown_item", 0))
+    total = unknown + result.interactions.height
+    if total and unknown / total > limit:
+        log.warning(
+            "%d of %d interactions (%.1f%%) reference items missing from %s (max_bad_fraction %.1f%%): check that "
+            "file's ids; the rows are listed as unknown_item in the quarantine table",
+            unknown, total, 100 * unknown / total, ", ".join(str(raw_dir / f) for f in result.item_files), 100 * limit,
+        )
+
+
 def ingest(
     dataset_format: str,
     raw_dir: Path,
@@ -116,6 +142,7 @@ def ingest(
         "interactions": interactions.height,
         "images_expected": int(items["image_key"].is_not_null().sum()),
         "images_found": int(items["image_key"].is_not_null().sum()) - result.counts.get("missing_images", 0),
+        "guessed": guesses(raw_dir, result, items),
     }
     check_files_have_rows(raw_dir, result)
     if bad_fraction > settings["max_bad_fraction"]:
@@ -125,6 +152,7 @@ def ingest(
             f"by reason: {rejected.counts()}; first: {rejected.examples()}"
         )
     check_usable(raw_dir, result, rejected)
+    warn_unknown_items(raw_dir, result, rejected, settings["max_bad_fraction"])
     write_parquet(items, item_table)
     write_parquet(interactions, interaction_table)
     rejected.write(quarantine)

@@ -115,4 +115,5 @@ def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Inge
         interactions = interactions.filter(~repeated)
     counts["duplicate_events"] = int(repeated.sum())
     counts["items_without_title"] = sum(1 for c in titles.values() if not c)
+    counts["items_with_several_titles"] = sum(1 for c in titles.values() if len(c) > 1)  # the most frequent is kept
     return Ingested(items, interactions, rows_read, dict(counts), list(rows_read))

@@ -20,6 +20,7 @@ import pyarrow as pa
 from transrec.data.ingest.quarantine import Quarantine
 
 GZIP_MAGIC = b"\x1f\x8b"
+BOM = codecs.BOM_UTF8
 CHUNK_BYTES = 256 * 1024 * 1024
 EXCERPT_CHARS = 200
 
@@ -82,10 +83,30 @@ class GzipLines(gzip.GzipFile):
 
 
 def open_bytes(path: str | os.PathLike) -> BinaryIO:
-    """Open `path` for binary reading, decompressing gzip when the file starts with the gzip magic bytes."""
+    """Open `path` for binary reading, decompressing gzip when the file starts with the gzip magic bytes, past a
+    leading UTF-8 byte-order mark (every text format reads through here, so a BOM never glues onto the first field;
+    `has_bom` reports it)."""
     with open(path, "rb") as probe:
         magic = probe.read(2)
-    return GzipLines(path) if magic == GZIP_MAGIC else open(path, "rb")  # type: ignore[return-value]
+    handle = GzipLines(path) if magic == GZIP_MAGIC else open(path, "rb")
+    try:
+        if handle.peek(len(BOM))[: len(BOM)] == BOM:
+            handle.read(len(BOM))
+    except DAMAGED as error:
+        handle.close()
+        raise handle._damaged(error) from error  # type: ignore[union-attr]  # only gzip raises these
+    return handle  # type: ignore[return-value]
+
+
+def has_bom(path: str | os.PathLike) -> bool:
+    """Whether a plain or gzip text file starts with a UTF-8 byte-order mark (open_bytes skips it)."""
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    try:
+        with GzipLines(path) if magic == GZIP_MAGIC else open(path, "rb") as handle:
+            return handle.read(len(BOM)) == BOM
+    except DamagedFileError:
+        return False  # the reader itself names a damaged file
 
 
 def excerpt(raw: bytes | str) -> str:

@@ -86,8 +86,9 @@ def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Inge
         users.select("line", "user_id", pl.col("f1").str.split(" ").alias("item_id"))
         .with_columns(pl.int_ranges(0, pl.col("item_id").list.len(), dtype=pl.Int64).alias("timestamp"))
         .explode(["item_id", "timestamp"])
-        .filter(pl.col("item_id") != "")
     )
+    empty_tokens = int((events["item_id"] == "").sum())  # doubled spaces in a user line: no item between them
+    events = events.filter(pl.col("item_id") != "")
     known = pl.col("item_id").is_in(items["item_id"].implode())
     unknown = (
         events.filter(~known)
@@ -99,6 +100,7 @@ def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Inge
     interactions = events.filter(known).select("user_id", "item_id", "timestamp", pl.col("line").alias("order"))
     counts = {
         "duplicate_items": duplicate_items,
+        "empty_item_tokens": empty_tokens,
         "unknown_item_references": events.height - interactions.height,
         "users_without_interactions": users.height - interactions["user_id"].n_unique(),
         "missing_images": missing_images(items["image_key"], image_index(raw_dir)),
