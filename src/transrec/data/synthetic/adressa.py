@@ -12,7 +12,14 @@ import numpy as np
 
 from transrec.data.synthetic.files import write_lines
 from transrec.data.synthetic.ids import HEX, LOWER, distinct_integers, random_strings
-from transrec.data.synthetic.words import ADRESSA_CATEGORIES, NORWEGIAN_COMMON, make_titles
+from transrec.data.synthetic.content import Content, key_words
+from transrec.data.synthetic.words import (
+    ADRESSA_CATEGORIES,
+    ADRESSA_TO_MIND,
+    ENGLISH_COMMON,
+    NORWEGIAN_COMMON,
+    content_titles,
+)
 from transrec.data.synthetic.world import World, spread_times
 from transrec.logs import progress
 
@@ -30,6 +37,16 @@ DEVICES = [
 ]
 PLACES = [("trondheim", "sor-trondelag"), ("oslo", "oslo"), ("bergen", "hordaland"), ("steinkjer", "nord-trondelag")]
 REFERRERS = ["direct", "internal", "search", "social"]
+SECTION_OF = {mind: section for section, mind in enumerate(ADRESSA_TO_MIND)}  # news concept -> Adressa section
+ENGLISH_TITLES = "titles_en.tsv"  # article id -> English title, the form the Adapter4Rec release ships
+
+
+def norwegian_vocabulary() -> list[list[str]]:
+    """Norwegian surface words indexed like the news concepts (MIND categories); [] where no section maps."""
+    surface: list[list[str]] = [[] for _ in range(max(ADRESSA_TO_MIND) + 1)]
+    for section, (_, _, words) in enumerate(ADRESSA_CATEGORIES):
+        surface[ADRESSA_TO_MIND[section]] = words.split()
+    return surface
 
 
 def _lower_escapes(url: str) -> str:
@@ -37,14 +54,16 @@ def _lower_escapes(url: str) -> str:
     return re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), url)
 
 
-def _article_heads(rng: np.random.Generator, world: World, article_ids: list[str], first_read: np.ndarray) -> list[str]:
+def _article_heads(
+    rng: np.random.Generator, world: World, titles: list[str], article_ids: list[str], first_read: np.ndarray
+) -> list[str]:
     """Per article, the JSON of its own fields without the closing brace (events append theirs)."""
     vocab = [words.split() for _, _, words in ADRESSA_CATEGORIES]
-    titles = make_titles(rng, world.item_category, vocab, NORWEGIAN_COMMON, (4, 9))
     published = first_read - rng.integers(1800, 2 * DAY, world.n_items)
     heads = []
     for i, article_id in enumerate(article_ids):
-        section, subsections, _ = ADRESSA_CATEGORIES[world.item_category[i]]
+        category = SECTION_OF[int(world.item_category[i])]
+        section, subsections, _ = ADRESSA_CATEGORIES[category]
         sub = subsections[int(rng.integers(len(subsections)))]
         date = np.datetime64(int(published[i]), "s").astype(str)
         path = f"{section}/{sub}/{date[:4]}/{date[5:7]}/{date[8:10]}"
@@ -62,7 +81,7 @@ def _article_heads(rng: np.random.Generator, world: World, article_ids: list[str
             + [{"item": section, "groups": [{"count": 1, "group": "category", "weight": 0.1171875}]}],
             "canonicalUrl": _lower_escapes(f"http://www.adressa.no/{path}/{quote(slug)}-{number}.ece"),
             "publishtime": f"{date}.000Z",
-            "keywords": ",".join(dict.fromkeys(vocab[world.item_category[i]][j] for j in rng.integers(0, 12, 4))),
+            "keywords": ",".join(dict.fromkeys(vocab[category][j] for j in rng.integers(0, 12, 4))),
             "id": article_id,
             "title": titles[i],
             "url": _lower_escapes(f"http://adressa.no/{path}/{quote(slug.lower())}-{number}.ece"),
@@ -73,8 +92,11 @@ def _article_heads(rng: np.random.Generator, world: World, article_ids: list[str
     return heads
 
 
-def write_adressa(out_dir: Path, world: World, rng: np.random.Generator, front_page_share: float = 0.12) -> dict:
-    """Write seven daily event files: an article view per interaction plus front-page views without an article id."""
+def write_adressa(
+    out_dir: Path, world: World, content: Content, rng: np.random.Generator, front_page_share: float = 0.12
+) -> dict:
+    """Write seven daily event files (an article view per interaction, front-page views without an article id) and
+    the English titles table (each Norwegian content word rendered by its news concept)."""
     n_reads = len(world.items)
     article_ids = random_strings(rng, world.n_items, 40, HEX)
     user_ids = [
@@ -84,7 +106,10 @@ def write_adressa(out_dir: Path, world: World, rng: np.random.Generator, front_p
     read_time = spread_times(world, rng, START, 7 * DAY)
     first_read = np.full(world.n_items, START + 3 * DAY, dtype=np.int64)
     np.minimum.at(first_read, world.items, read_time)
-    heads = _article_heads(rng, world, article_ids, first_read)
+    titles = content_titles(rng, key_words(content, "news", norwegian_vocabulary()), NORWEGIAN_COMMON, (4, 9))
+    english = content_titles(rng, key_words(content, "news"), ENGLISH_COMMON, (4, 9))
+    write_lines(out_dir / ENGLISH_TITLES, (f"{a}\t{t}" for a, t in zip(article_ids, english)))
+    heads = _article_heads(rng, world, titles, article_ids, first_read)
 
     n_front = int(round(n_reads * front_page_share))
     front_user = rng.integers(0, world.n_users, n_front)

@@ -10,8 +10,10 @@ import numpy as np
 
 from transrec.data.synthetic.files import write_lines
 from transrec.data.synthetic.ids import UPPER, random_strings
-from transrec.data.synthetic.pictures import corrupt_pictures, write_pictures
-from transrec.data.synthetic.words import AMAZON_PATHS, FASHION_CATEGORIES, FASHION_COMMON, make_titles
+from transrec.data.synthetic.content import Content, key_words
+from transrec.data.synthetic.hm import COLOURS
+from transrec.data.synthetic.pictures import PALETTE, corrupt_pictures, write_pictures
+from transrec.data.synthetic.words import AMAZON_PATHS, FASHION_CATEGORIES, FASHION_COMMON, content_titles, make_titles
 from transrec.data.synthetic.world import World, spread_times
 from transrec.logs import progress
 
@@ -58,6 +60,7 @@ def _meta_line(rng: np.random.Generator, asin: str, title: str, category: int, a
 def write_amazon(
     out_dir: Path,
     world: World,
+    content: Content,
     rng: np.random.Generator,
     *,
     picture_size: int = 64,
@@ -73,7 +76,9 @@ def write_amazon(
     reviewers = random_strings(rng, world.n_users, 13, UPPER, "A")
     vocab = [c[4].split() for c in FASHION_CATEGORIES]
     categories = np.concatenate([world.item_category, rng.integers(0, world.n_categories, n_extra)])
-    titles = make_titles(rng, categories, vocab, FASHION_COMMON, (3, 8), topical=0.7)
+    words = [w + [COLOURS[k][1].lower()] for w, k in zip(key_words(content, "fashion"), content.colour.tolist())]
+    titles = content_titles(rng, words, FASHION_COMMON, (4, 8))  # content words + colour name
+    titles += make_titles(rng, categories[n_items:], vocab, FASHION_COMMON, (3, 8), topical=0.7)  # metadata only
 
     user = world.user_of_row()
     n = len(user)
@@ -118,7 +123,8 @@ def write_amazon(
     wanted = wanted[used[wanted] > 0]
     names = [f"{asins[i]}.jpg" for i in wanted.tolist()]
     paths = write_pictures(
-        rng, out_dir / "images", names, world.item_category[wanted], None, picture_size, picture_size
+        rng, out_dir / "images", names, world.item_category[wanted], PALETTE[content.colour[wanted]], picture_size,
+        picture_size,
     )
     written = len(paths)
     corrupted = corrupt_pictures(rng, paths, corrupt_images) if corrupt_images else []

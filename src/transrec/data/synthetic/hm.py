@@ -12,7 +12,8 @@ import numpy as np
 from transrec.data.synthetic.files import write_bytes, write_lines
 from transrec.data.synthetic.ids import HEX, distinct_integers, random_strings
 from transrec.data.synthetic.pictures import PALETTE, corrupt_pictures, write_pictures
-from transrec.data.synthetic.words import FASHION_CATEGORIES, FASHION_COMMON, make_titles
+from transrec.data.synthetic.content import Content, key_words
+from transrec.data.synthetic.words import FASHION_CATEGORIES, FASHION_COMMON, content_titles, make_titles
 from transrec.data.synthetic.world import World, spread_times
 from transrec.logs import progress
 
@@ -99,7 +100,7 @@ def image_key(article_id: str) -> str:
     return f"images/{article_id[:3]}/{article_id}.jpg"
 
 
-def _articles(rng: np.random.Generator, world: World) -> tuple[list[str], list[list], np.ndarray]:
+def _articles(rng: np.random.Generator, world: World, content: Content) -> tuple[list[str], list[list], np.ndarray]:
     """Article ids (products of 1-3 colour variants), their articles.csv rows, and each article's colour index."""
     n = world.n_items
     order = np.lexsort((rng.random(n), world.item_category))  # variants of a product share a category
@@ -116,10 +117,9 @@ def _articles(rng: np.random.Generator, world: World) -> tuple[list[str], list[l
         variant[p_items] = np.sort(rng.choice(np.arange(1, 60), len(p_items), replace=False))
     article_ids = [f"{codes[product_of[i]]:07d}{variant[i]:03d}" for i in range(n)]
 
-    own_colour = rng.random(n) < 0.8  # most articles wear their category's colour, the rest a random one
-    colour = np.where(own_colour, world.item_category % len(PALETTE), rng.integers(0, len(PALETTE), n))
+    colour = content.colour  # the article's colour is part of its content: its picture and colour columns show it
     vocab = [c[4].split() for c in FASHION_CATEGORIES]
-    names = make_titles(rng, world.item_category, vocab, FASHION_COMMON, (1, 3), topical=0.9)
+    names = content_titles(rng, key_words(content, "fashion"), FASHION_COMMON, (2, 3))
     descriptions = make_titles(rng, world.item_category, vocab, FASHION_COMMON, (8, 20), topical=0.5)
     appearance = rng.integers(0, len(APPEARANCES), n)
     index = rng.integers(0, len(INDEXES), n)
@@ -166,6 +166,7 @@ def _csv_text(header: list[str], rows: list[list]) -> bytes:
 def write_hm(
     out_dir: Path,
     world: World,
+    content: Content,
     rng: np.random.Generator,
     *,
     picture_size: tuple[int, int] = (64, 96),
@@ -174,7 +175,7 @@ def write_hm(
     no_image_share: float = 0.02,
 ) -> dict:
     """Write the three CSV files and one picture per article (a few articles have none, like the real data)."""
-    article_ids, article_rows, colour = _articles(rng, world)
+    article_ids, article_rows, colour = _articles(rng, world, content)
     write_bytes(out_dir / "articles.csv", _csv_text(ARTICLE_COLUMNS, article_rows))
 
     customer_ids = random_strings(rng, world.n_users, 64, HEX)

@@ -11,7 +11,8 @@ import numpy as np
 
 from transrec.data.synthetic.files import write_lines
 from transrec.data.synthetic.ids import LOWER, UPPER, distinct_integers, random_strings
-from transrec.data.synthetic.words import ENGLISH_COMMON, MIND_CATEGORIES, make_titles
+from transrec.data.synthetic.content import Content, key_words
+from transrec.data.synthetic.words import ENGLISH_COMMON, MIND_CATEGORIES, content_titles, make_titles
 from transrec.data.synthetic.world import World, spread_times
 from transrec.logs import progress
 
@@ -49,10 +50,10 @@ def _entities(rng: np.random.Generator, text: str, share: float = 0.65) -> str:
     return json.dumps([entity])
 
 
-def _news_rows(rng: np.random.Generator, world: World, news_ids: list[str]) -> list[str]:
+def _news_rows(rng: np.random.Generator, world: World, content: Content, news_ids: list[str]) -> list[str]:
     """One news.tsv line per item (NewsID, Category, SubCategory, Title, Abstract, URL, Title/AbstractEntities)."""
     vocab = [words.split() for _, _, words in MIND_CATEGORIES]
-    titles = make_titles(rng, world.item_category, vocab, ENGLISH_COMMON, (5, 11))
+    titles = content_titles(rng, key_words(content, "news"), ENGLISH_COMMON, (5, 11))
     abstracts = make_titles(rng, world.item_category, vocab, ENGLISH_COMMON, (12, 30), topical=0.4)
     urls = random_strings(rng, world.n_items, 5, UPPER + LOWER[10:], "https://assets.msn.com/labs/mind/AA")
     sub = rng.integers(0, 1 << 30, world.n_items)
@@ -93,7 +94,9 @@ def _negatives(rng: np.random.Generator, imp: np.ndarray, item: np.ndarray, n_it
     raise RuntimeError("could not draw distinct negatives; the catalogue is too small for the impression size")
 
 
-def write_mind(out_dir: Path, world: World, rng: np.random.Generator, negatives: tuple[int, int] = (4, 24)) -> dict:
+def write_mind(
+    out_dir: Path, world: World, content: Content, rng: np.random.Generator, negatives: tuple[int, int] = (4, 24)
+) -> dict:
     """Write train/ and dev/ news.tsv + behaviors.tsv; histories are fixed within a split and grow into dev."""
     n_items, n_users = world.n_items, world.n_users
     news_ids = [f"N{n}" for n in distinct_integers(rng, n_items, 1, max(130_000, 2 * n_items))]
@@ -145,7 +148,7 @@ def write_mind(out_dir: Path, world: World, rng: np.random.Generator, negatives:
         start = world.offsets[u]
         return world.items[start : start + history_len[u] + (train_clicks[u] if dev else 0)]
 
-    news = _news_rows(rng, world, news_ids)
+    news = _news_rows(rng, world, content, news_ids)
     counts: dict = {"users": n_users, "news": n_items, "clicks": int(len(world.items)), "impressions": n_imp}
     unused = np.ones(n_items, dtype=bool)
     unused[world.items] = False

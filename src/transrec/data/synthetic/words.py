@@ -140,6 +140,9 @@ ADRESSA_CATEGORIES: list[tuple[str, tuple[str, ...], str]] = [
     ("vaer", ("vaer",), "snø regn storm vind kulde meteorolog uvær glatt isen temperatur flom solen"),
 ]
 NORWEGIAN_COMMON = "og i på til med for etter nå ny slik vil kan har ble her er om mot".split()
+# The news concept (MIND category) each Adressa section stands for: word j of section k is the Norwegian surface of
+# word j of MIND category ADRESSA_TO_MIND[k], so translated Adressa titles speak MIND's concept vocabulary.
+ADRESSA_TO_MIND = [0, 1, 11, 2, 10, 4, 6, 8, 9, 5, 3, 7]
 
 # Fashion (H&M, Amazon): (product_type_no, product_type_name, product_group_name, garment_group, words).
 FASHION_CATEGORIES: list[tuple[int, str, str, str, str]] = [
@@ -205,4 +208,23 @@ def make_titles(
             for j in range(length[i])
         ]
         titles.append(" ".join(words)[:1].upper() + " ".join(words)[1:])
+    return titles
+
+
+def content_titles(
+    rng: np.random.Generator,
+    key_words: list[list[str]],
+    common: list[str],
+    n_words: tuple[int, int],
+) -> list[str]:
+    """One title per item: its content words at random places among common filler words, first letter upper."""
+    titles = []
+    for words in key_words:
+        length = max(len(words), int(rng.integers(n_words[0], n_words[1] + 1)))
+        filler = [common[k] for k in rng.integers(0, len(common), length - len(words)).tolist()]
+        slots = sorted(rng.choice(length, len(words), replace=False).tolist())
+        for slot, word in zip(slots, words):
+            filler.insert(slot, word)
+        text = " ".join(filler)
+        titles.append(text[:1].upper() + text[1:])
     return titles

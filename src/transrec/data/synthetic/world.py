@@ -1,10 +1,23 @@
-"""Latent structure shared by every synthetic format: item categories, popularity, user tastes, sequences."""
+"""The planted world: item factors made from item content, users who follow them, a sequential pattern, popularity."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """What the generator plants, each a weight in the next-item score (docs/synthetic.md explains each)."""
+
+    taste: float = 8.0  # user taste . item factors: long-term preference over content
+    similarity: float = 3.0  # last item . next item: the next item resembles the last one
+    transition: float = 6.0  # last item . R . next item: a directed step between content regions (order matters)
+    popularity: float = 0.5  # log item weight: a long tail, but a weak predictor alone
+    zipf: float = 0.8  # exponent of the item weights (rank^-zipf)
+    taste_anchors: int = 2  # a user's taste is the mean factor of this many items plus noise
+    taste_noise: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -12,10 +25,11 @@ class World:
     """Who interacted with what, oldest first, plus the hidden structure that made it learnable."""
 
     item_category: np.ndarray  # (I,) int32
-    user_tastes: np.ndarray  # (U, K) int32: each user's preferred categories, strongest first
     offsets: np.ndarray  # (U+1,) int64: CSR offsets into `items`
     items: np.ndarray  # (N,) int32: item index of each interaction, per user oldest first
     n_categories: int
+    item_factors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (I, F) unit rows
+    user_tastes: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (U, F)
 
     @property
     def n_users(self) -> int:
@@ -40,80 +54,68 @@ class World:
         """The same world keeping only the interaction rows where `keep` is True."""
         counts = np.bincount(self.user_of_row()[keep], minlength=self.n_users)
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        return World(self.item_category, self.user_tastes, offsets, self.items[keep], self.n_categories)
+        return World(
+            self.item_category, offsets, self.items[keep], self.n_categories, self.item_factors, self.user_tastes
+        )
+
+
+def draw_lengths(
+    rng: np.random.Generator, n_users: int, mean_length: float, min_length: int, max_length: int, short_share: float
+) -> np.ndarray:
+    """Interactions per user: geometric above `min_length`, a few users below it (the >= 5 filter drops them)."""
+    lengths = min_length - 1 + rng.geometric(1.0 / max(1.0, mean_length - min_length + 1), n_users)
+    short = rng.random(n_users) < short_share
+    lengths[short] = rng.integers(2, min_length, short.sum())
+    return np.clip(lengths, 1, max_length).astype(np.int64)
 
 
 def make_world(
     rng: np.random.Generator,
     *,
+    item_category: np.ndarray,
+    item_factors: np.ndarray,
+    transition: np.ndarray,
     n_users: int,
-    n_items: int,
-    n_categories: int,
     mean_length: float,
+    knobs: Knobs = Knobs(),
     min_length: int = 5,
     max_length: int = 200,
     short_share: float = 0.05,
-    tastes: int = 3,
-    p_stay: float = 0.55,
-    p_explore: float = 0.08,
-    zipf: float = 0.7,
+    chunk: int = 4096,
 ) -> World:
-    """Draw categories, popularity and tastes, then walk every user's sequence (all users at once)."""
-    if n_items < n_categories:
-        raise ValueError(f"need at least one item per category: {n_items} items < {n_categories} categories")
-    tastes = min(tastes, n_categories)
-    category_share = rng.dirichlet(np.full(n_categories, 3.0))
-    item_category = np.concatenate(
-        [np.arange(n_categories), rng.choice(n_categories, n_items - n_categories, p=category_share)]
-    ).astype(np.int32)
-    rng.shuffle(item_category)
-    weight = (rng.permutation(n_items) + 1.0) ** -zipf  # popularity skew over the whole catalogue
+    """Walk every user's sequence: next item ~ softmax(taste + similarity + transition + popularity), all users at once.
 
-    order = np.argsort(item_category, kind="stable")
-    cum = np.cumsum(weight[order])
-    cat_end = np.searchsorted(item_category[order], np.arange(n_categories), side="right")
-    cat_start = np.concatenate([[0], cat_end[:-1]])
-    cat_hi = cum[cat_end - 1]
-    cat_lo = np.concatenate([[0.0], cat_hi[:-1]])
+    `item_factors` (I, F) are unit vectors computed from the items' content (content.item_factors), `transition`
+    (F, F) is the platform-independent directed pattern; both are shared by a source and its target platform.
+    """
+    n_items = len(item_category)
+    z = item_factors.astype(np.float32)
+    weight = (rng.permutation(n_items) + 1.0) ** -knobs.zipf
+    log_pop = np.log(weight / weight.sum()).astype(np.float32)
+    anchors = rng.choice(n_items, (n_users, knobs.taste_anchors), p=weight / weight.sum())
+    tastes = z[anchors].mean(axis=1) + knobs.taste_noise * rng.standard_normal((n_users, z.shape[1])) / np.sqrt(
+        z.shape[1]
+    )
+    tastes = (tastes / np.linalg.norm(tastes, axis=1, keepdims=True)).astype(np.float32)
+    step = (knobs.similarity * np.eye(z.shape[1]) + knobs.transition * transition).astype(np.float32)
+    z_next = z @ step  # (I, F): last item -> the direction its successor is drawn towards
 
-    mass = np.bincount(item_category, weights=weight, minlength=n_categories)
-    gumbel = np.log(mass / mass.sum())[None, :] - np.log(-np.log(rng.random((n_users, n_categories))))
-    user_tastes = np.argsort(-gumbel, axis=1)[:, :tastes].astype(np.int32)
-    taste_weight = np.sort(rng.random((n_users, tastes)) + 0.3, axis=1)[:, ::-1]
-    taste_cum = np.cumsum(taste_weight, axis=1)
-    taste_cum /= taste_cum[:, -1:]
-
-    lengths = min_length - 1 + rng.geometric(1.0 / max(1.0, mean_length - min_length + 1), n_users)
-    short = rng.random(n_users) < short_share  # below the 5-interaction filter, on purpose
-    lengths[short] = rng.integers(2, min_length, short.sum())
-    lengths = np.clip(lengths, 1, max_length).astype(np.int64)
+    lengths = draw_lengths(rng, n_users, mean_length, min_length, max_length, short_share)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     items = np.empty(offsets[-1], dtype=np.int32)
-
-    def draw_item(category: np.ndarray) -> np.ndarray:
-        target = cat_lo[category] + rng.random(len(category)) * (cat_hi[category] - cat_lo[category])
-        pos = np.clip(np.searchsorted(cum, target, side="right"), cat_start[category], cat_end[category] - 1)
-        return order[pos]
-
     by_length = np.argsort(-lengths, kind="stable")
     active_at = np.searchsorted(-lengths[by_length], -np.arange(lengths.max()), side="left")  # users longer than t
-    current = np.zeros(n_users, dtype=np.int64)
     for t, n_active in enumerate(active_at):
-        users = by_length[:n_active]
-        pick = (taste_cum[users] < rng.random(n_active)[:, None]).sum(axis=1)
-        category = user_tastes[users, np.minimum(pick, tastes - 1)].astype(np.int64)
-        if t > 0:  # sequential signal: the next item often stays in the last item's category
-            stay = rng.random(n_active) < p_stay
-            category[stay] = current[users[stay]]
-        explore = rng.random(n_active) < p_explore
-        category[explore] = rng.integers(0, n_categories, explore.sum())
-        chosen = draw_item(category)
-        if t > 0:  # an immediate repeat is redrawn once, so repeats stay possible but rare
-            again = chosen == items[offsets[users] + t - 1]
-            chosen[again] = draw_item(category[again])
-        items[offsets[users] + t] = chosen
-        current[users] = category
-    return World(item_category, user_tastes, offsets, items, n_categories)
+        for start in range(0, int(n_active), chunk):
+            users = by_length[start : min(start + chunk, int(n_active))]
+            logits = knobs.taste * (tastes[users] @ z.T) + knobs.popularity * log_pop[None, :]
+            if t > 0:
+                previous = items[offsets[users] + t - 1]
+                logits += z_next[previous] @ z.T
+                logits[np.arange(len(users)), previous] = -np.inf  # no immediate repeat
+            gumbel = -np.log(-np.log(rng.random(logits.shape, dtype=np.float32) + 1e-12) + 1e-12)
+            items[offsets[users] + t] = np.argmax(logits + gumbel, axis=1)
+    return World(item_category.astype(np.int32), offsets, items, int(item_category.max()) + 1, z, tastes)
 
 
 def spread_times(
