@@ -5,25 +5,31 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import hashlib
 import io
 import logging
 import multiprocessing
 import os
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import lmdb
+import numpy as np
 import polars as pl
 from PIL import Image
 
-from transrec.io import DiskFullError, atomic_path, disk_full_error, free_mib, is_disk_full, write_json
+from transrec.io import DiskFullError, atomic_path, disk_full_error, free_mib, is_disk_full, replace_dir, write_json
+from transrec.locks import exclusive_lock
 from transrec.logs import progress
 
 log = logging.getLogger(__name__)
 
 POLICIES = ("placeholder", "drop")
 GREY = (128, 128, 128)
+BACKGROUND = (255, 255, 255)  # transparent pixels are composited on white, the background of catalogue photos
+ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 REPORT_HEADER = "item_id\tstatus\tdetail"
 DROP_STATUSES = ("missing", "corrupt")  # report statuses of items left out of the store (policy drop)
 
@@ -32,6 +38,37 @@ def decode_image(data: bytes) -> Image.Image:
     """Decode stored image bytes to an RGB PIL image."""
     with Image.open(io.BytesIO(data)) as image:
         return image.convert("RGB")
+
+
+def _scaled_to_8bit(image: Image.Image) -> Image.Image:
+    """A single-channel 16-bit, 32-bit integer or float image as 8-bit grey: integers are read as 16-bit values
+    (x / 257, so 65535 -> 255; mode I is how PIL opens 16-bit PNGs and TIFFs), floats as 0..1 when none exceeds 1,
+    else as 0..255; out-of-range values are clipped."""
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode == "F":
+        scaled = values * 255.0 if values.size and np.nanmax(values) <= 1.0 else values
+    else:
+        scaled = np.clip(values, 0, 65535) / 257.0
+    return Image.fromarray(np.clip(np.rint(np.nan_to_num(scaled)), 0, 255).astype(np.uint8), "L")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB of an image in any mode PIL opens: high bit depths scaled (not clipped), transparency composited on
+    BACKGROUND (not dropped), palettes expanded with their transparency, CMYK / YCbCr / HSV / LAB converted."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode == "P" and "transparency" in image.info or mode in ALPHA_MODES:
+        rgba = (image.convert("LA") if mode == "La" else image).convert("RGBA")  # un-premultiplies RGBa and La
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (*BACKGROUND, 255)), rgba).convert("RGB")
+    if mode.startswith("I") or mode == "F":
+        return _scaled_to_8bit(image).convert("RGB")
+    if mode == "LAB":
+        from PIL import ImageCms
+
+        lab = ImageCms.createProfile("LAB")
+        return ImageCms.profileToProfile(image, lab, ImageCms.createProfile("sRGB"), outputMode="RGB")
+    return image.convert("RGB")
 
 
 def _encode(image: Image.Image, quality: int) -> bytes:
@@ -47,45 +84,46 @@ def placeholder_bytes(size: int, quality: int) -> bytes:
     return _encode(Image.new("RGB", (size, size), GREY), quality)
 
 
-def _load(raw_dir: str, image_key: str | None, size: int, quality: int) -> tuple[str, bytes | str]:
-    """("ok", JPEG bytes of the resized image), or ("missing" | "corrupt", why)."""
+def _load(raw_dir: str, image_key: str | None, size: int, quality: int) -> tuple[str, bytes | str, str]:
+    """("ok", JPEG bytes of the resized image, source mode), or ("missing" | "corrupt", why, "")."""
     if not image_key:
-        return "missing", "no image path (the items table gives none)"
+        return "missing", "no image path (the items table gives none)", ""
     expected = os.path.join(raw_dir, image_key)
     try:
         with open(expected, "rb") as handle:
             data = handle.read()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return "missing", f"no file at {expected}"
+        return "missing", f"no file at {expected}", ""
     try:
         with Image.open(io.BytesIO(data)) as image:
             original = image.size
             if image.format == "JPEG":
                 image.draft("RGB", (size, size))  # DCT scaling: decode at >= size, up to 8x less work
             image.load()
-            if image.format == "JPEG" and image.mode == "RGB" and original == (size, size):
-                return "ok", data  # already the stored format: keep the source bytes, no second lossy pass
-            rgb = image.convert("RGB")
+            mode = image.mode
+            if image.format == "JPEG" and mode == "RGB" and original == (size, size):
+                return "ok", data, mode  # already the stored format: keep the source bytes, no second lossy pass
+            rgb = to_rgb(image)
         if rgb.size != (size, size):
             rgb = rgb.resize((size, size), Image.BILINEAR, reducing_gap=2.0)
-        return "ok", _encode(rgb, quality)
+        return "ok", _encode(rgb, quality), mode
     except Image.UnidentifiedImageError:
-        return "corrupt", f"not a recognised image: {image_key}"
+        return "corrupt", f"not a recognised image: {image_key}", ""
     except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError ...
-        return "corrupt", f"{type(error).__name__}: {error} ({image_key})".replace("\t", " ").replace("\n", " ")
+        return "corrupt", f"{type(error).__name__}: {error} ({image_key})".replace("\t", " ").replace("\n", " "), ""
 
 
-def _work(task: tuple[str, str | None], raw_dir: str, size: int, quality: int) -> tuple[str, str, bytes | str]:
+def _work(task: tuple[str, str | None], raw_dir: str, size: int, quality: int) -> tuple[str, str, bytes | str, str]:
     """Process one (item_id, image_key) in a worker."""
     item_id, image_key = task
-    status, payload = _load(raw_dir, image_key, size, quality)
-    return item_id, status, payload
+    return item_id, *_load(raw_dir, image_key, size, quality)
 
 
 def _results(
     tasks: list[tuple[str, str | None]], raw_dir: str, size: int, quality: int, workers: int
-) -> Iterator[tuple[str, str, bytes | str]]:
-    """(item_id, status, payload) per task, in order; decoding runs in `workers` processes (in-process if <= 1)."""
+) -> Iterator[tuple[str, str, bytes | str, str]]:
+    """(item_id, status, payload, source mode) per task, in order; decoding runs in `workers` processes (in-process
+    if <= 1)."""
     work = functools.partial(_work, raw_dir=raw_dir, size=size, quality=quality)
     if workers <= 1:
         yield from map(work, tasks)
@@ -217,7 +255,7 @@ def _resume(
         "written": 0,
     }
     for item_id in sorted(stored_placeholders - stale):  # re-derive why a placeholder was stored
-        status, detail = _load(raw, keys[item_id], size, quality)
+        status, detail, _ = _load(raw, keys[item_id], size, quality)
         if status == "ok":
             continue  # a genuinely flat grey picture
         counts[status] += 1
@@ -280,10 +318,12 @@ def build_lmdb(
                 workers,
             )
             batch: list[tuple[bytes, bytes]] = []
-            for item_id, status, payload in progress(
+            converted: Counter[str] = Counter()  # source modes other than 8-bit RGB, by mode
+            for item_id, status, payload, mode in progress(
                 _results(tasks, raw, size, quality, workers), "images", total=len(tasks)
             ):
                 if status == "ok":
+                    converted[mode] += mode != "RGB"
                     counts["ok"] += 1
                     counts["written"] += 1
                     batch.append((item_id.encode("utf-8"), payload))
@@ -301,6 +341,7 @@ def build_lmdb(
                 _put_all(env, batch)
             env.sync()
             counts["stored"] = env.stat()["entries"]
+            counts["converted_modes"] = dict(sorted((mode, n) for mode, n in converted.items() if n))
         finally:
             env.close()
     counts["placeholder"] = sum(1 for status, _ in rows.values() if status == "placeholder")
@@ -314,6 +355,25 @@ def build_lmdb(
         images_per_s=round(len(tasks) / seconds, 1) if seconds > 0 else None,
     )
     log.info("images: %s", counts)
+    return counts
+
+
+def build_lmdb_via_work_dir(
+    item_table: str | Path, raw_dir: str | Path, lmdb_path: str | Path, report: str | Path, work_dir: str | Path,
+    **settings,
+) -> dict:
+    """build_lmdb in a work folder under `work_dir` (a killed build resumes there; Snakemake would delete a half-built
+    output), then move it onto `lmdb_path`.
+
+    The work folder is named after the output's absolute path, so workflows sharing one `data/` never share one; a
+    lock on it stops a second build of the same output at once, naming the process that holds it."""
+    target = Path(lmdb_path).absolute()
+    key = hashlib.sha256(str(target).encode()).hexdigest()[:10]
+    work = Path(work_dir) / f"{target.parent.name}_{key}.lmdb"
+    advice = "another build of this store is running (two Snakemake runs on one workdir?); wait for it or end it"
+    with exclusive_lock(work.with_name(work.name + ".lock"), f"the LMDB work folder {work} of {target}", advice):
+        counts = build_lmdb(item_table, raw_dir, work, report, **settings)
+        replace_dir(work, target)  # copy + rename when data/ and results/ are on different filesystems
     return counts
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import logging
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 import polars as pl
 
 from transrec.io import write_parquet
+from transrec.locks import exclusive_lock
 from transrec.logs import progress
 
 log = logging.getLogger(__name__)
@@ -64,29 +66,10 @@ def translate_titles(
         translated: dict[str, str] = {}
         report.update(cached=0, translated_now=0)
     else:
-        cache = load_cache(Path(cache_path))
-        missing = [s for s in sources if s and s not in cache]
-        report.update(cached=len(sources) - len(missing), translated_now=len(missing))
-        if missing and backend == "cache":
-            shown = "; ".join(repr(s) for s in missing[:20])
-            raise RuntimeError(
-                f"translation backend 'cache': {len(missing)} titles are not in {cache_path} "
-                f"(first {min(20, len(missing))}: {shown}); run with backend 'google' to fill the cache"
-            )
-        if missing:
-            translator = translator or build_translator(backend, source_lang, target_lang)
-            cache.update(
-                _translate_missing(
-                    missing,
-                    translator,
-                    Path(cache_path),
-                    batch_size=batch_size,
-                    timeout_s=timeout_s,
-                    max_retries=max_retries,
-                    backoff_s=backoff_s,
-                )
-            )
-        translated = {s: (cache[s] if s else "") for s in sources}
+        with _cache_lock(Path(cache_path)):  # the cache lives in data/interim, which workflows may share
+            translated = _from_cache(sources, backend, Path(cache_path), translator, report, source_lang=source_lang,
+                                     target_lang=target_lang, batch_size=batch_size, timeout_s=timeout_s,
+                                     max_retries=max_retries, backoff_s=backoff_s)
 
     titles = [
         table[i] if hit else translated.get(t.strip(), t) for i, t, hit in zip(items["item_id"], original, in_table)
@@ -102,6 +85,53 @@ def translate_titles(
     return report
 
 
+def _cache_lock(cache_path: Path) -> contextlib.AbstractContextManager[None]:
+    """One translating process per cache file at a time (the others wait, then find the titles cached)."""
+    return exclusive_lock(cache_path.with_name(cache_path.name + ".lock"), f"the translation cache {cache_path}", "",
+                          wait=True)
+
+
+def _from_cache(
+    sources: list[str],
+    backend: str,
+    cache_path: Path,
+    translator: Translator | None,
+    report: dict[str, Any],
+    *,
+    source_lang: str,
+    target_lang: str,
+    batch_size: int,
+    timeout_s: float,
+    max_retries: int,
+    backoff_s: float,
+) -> dict[str, str]:
+    """source -> translation of every source title: from the cache, the rest translated and appended to it."""
+    cache = load_cache(cache_path)
+
+    missing = [s for s in sources if s and s not in cache]
+    report.update(cached=len(sources) - len(missing), translated_now=len(missing))
+    if missing and backend == "cache":
+        shown = "; ".join(repr(s) for s in missing[:20])
+        raise RuntimeError(
+            f"translation backend 'cache': {len(missing)} titles are not in {cache_path} "
+            f"(first {min(20, len(missing))}: {shown}); run with backend 'google' to fill the cache"
+        )
+    if missing:
+        translator = translator or build_translator(backend, source_lang, target_lang)
+        cache.update(
+            _translate_missing(
+                missing,
+                translator,
+                Path(cache_path),
+                batch_size=batch_size,
+                timeout_s=timeout_s,
+                max_retries=max_retries,
+                backoff_s=backoff_s,
+            )
+        )
+    return {s: (cache[s] if s else "") for s in sources}
+
+
 def build_translator(backend: str, source_lang: str, target_lang: str) -> Translator:
     """The real translator behind a backend name (only `google` has one)."""
     if backend != "google":
@@ -114,7 +144,7 @@ def build_translator(backend: str, source_lang: str, target_lang: str) -> Transl
 def read_translation_table(path: Path) -> dict[str, str]:
     """Read a precomputed `item_id<TAB>title` table, titles cleaned by `clean_title`."""
     table: dict[str, str] = {}
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:  # -sig: a leading byte-order mark is not part of the first id
         for line_no, line in enumerate(handle, 1):
             line = line.rstrip("\r\n")
             if not line.strip():

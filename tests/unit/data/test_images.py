@@ -313,3 +313,121 @@ def test_store_write_failure_names_store_and_disk(raw, tmp_path, monkeypatch, me
     monkeypatch.setattr(images, "_put_all", failing_put)
     with pytest.raises(OSError, match=rf"{said}.*{tmp_path / 'db'}|{tmp_path / 'db'}.*{said}"):
         build_lmdb(table, folder, tmp_path / "db", tmp_path / "report.tsv", workers=1)
+
+
+# --- every PIL mode to 8-bit RGB (issue 16): expected pixels computed by hand -------------------------------------
+
+
+def _palette(mode: str, index_fill, transparency=None) -> Image.Image:
+    """A flat palette image whose index 3 is (200, 100, 50)."""
+    image = Image.new(mode, (6, 6), index_fill)
+    image.putpalette([0, 0, 0, 10, 20, 30, 40, 50, 60, 200, 100, 50])
+    if transparency is not None:
+        image.info["transparency"] = transparency
+    return image
+
+
+def _array(values: float, dtype: str) -> Image.Image:
+    return Image.fromarray(np.full((6, 6), values, dtype=dtype))
+
+
+ON_WHITE = 127  # 255 * (1 - 128/255): what the white background adds at alpha 128
+MODES = {  # name: (image, expected RGB)
+    "1": (Image.new("1", (6, 6), 1), (255, 255, 255)),
+    "L": (Image.new("L", (6, 6), 77), (77, 77, 77)),
+    "P": (_palette("P", 3), (200, 100, 50)),
+    "P_transparent": (_palette("P", 3, transparency=3), (255, 255, 255)),  # the hidden colour must not show
+    "PA": (_palette("PA", (3, 128)), (227, 177, 152)),  # c * 128/255 + 127
+    "RGBA": (Image.new("RGBA", (6, 6), (200, 0, 0, 128)), (227, ON_WHITE, ON_WHITE)),
+    "RGBa": (Image.new("RGBA", (6, 6), (200, 0, 0, 128)).convert("RGBa"), (227, ON_WHITE, ON_WHITE)),
+    "LA": (Image.new("LA", (6, 6), (100, 128)), (177, 177, 177)),  # 100 * 128/255 + 127 = 177.2
+    "La": (Image.new("LA", (6, 6), (100, 128)).convert("La"), (177, 177, 177)),
+    "CMYK": (Image.new("CMYK", (6, 6), (0, 255, 255, 0)), (255, 0, 0)),
+    "YCbCr": (Image.new("YCbCr", (6, 6), (128, 128, 128)), (128, 128, 128)),
+    "HSV": (Image.new("HSV", (6, 6), (0, 255, 255)), (255, 0, 0)),
+    "LAB": (Image.new("LAB", (6, 6), (128, 128, 128)), (119, 119, 119)),  # L* 50.2 -> Y 0.1845 -> sRGB 0.467
+    "I;16": (_array(30000, "uint16"), (117, 117, 117)),  # 30000 / 257 = 116.7 (PIL's own convert: 255)
+    "I;16B": (Image.frombytes("I;16B", (6, 6), np.full((6, 6), 30000, ">u2").tobytes()), (117, 117, 117)),
+    "I": (_array(30000, "int32"), (117, 117, 117)),
+    "I_clipped": (_array(70000, "int32"), (255, 255, 255)),
+    "I_negative": (_array(-5, "int32"), (0, 0, 0)),
+    "F_unit": (_array(0.5, "float32"), (128, 128, 128)),  # 0..1 floats: 0.5 * 255 = 127.5 -> 128
+    "F_bytes": (_array(200.0, "float32"), (200, 200, 200)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODES))
+def test_every_mode_converts_to_the_hand_computed_pixel(name):
+    image, expected = MODES[name]
+    rgb = images.to_rgb(image)
+    assert rgb.mode == "RGB" and rgb.size == image.size
+    assert all(abs(a - b) <= 1 for a, b in zip(rgb.getpixel((3, 3)), expected)), (rgb.getpixel((3, 3)), expected)
+
+
+FILES = {  # name: (file format, source mode PIL reopens it in)
+    "L": ("PNG", "L"),
+    "P": ("PNG", "P"),
+    "P_transparent": ("PNG", "P"),
+    "RGBA": ("PNG", "RGBA"),
+    "LA": ("PNG", "LA"),
+    "I;16": ("PNG", "I;16"),  # the 16-bit grey PNG once stored with mean 254.5
+    "CMYK": ("JPEG", "CMYK"),
+    "F_unit": ("TIFF", "F"),
+    "LAB": ("TIFF", "LAB"),
+}
+
+
+def test_build_stores_each_file_mode_correctly_and_counts_conversions(tmp_path):
+    folder = tmp_path / "raw" / "images"
+    folder.mkdir(parents=True)
+    rows = []
+    for name, (fmt, _) in FILES.items():
+        key = f"images/{name.replace(';', '_')}.{fmt.lower()}"
+        MODES[name][0].save(tmp_path / "raw" / key, fmt, **({"quality": 100} if fmt == "JPEG" else {}))
+        rows.append((name, key))
+    table = tmp_path / "items.parquet"
+    pl.DataFrame(rows, schema={"item_id": pl.Utf8, "image_key": pl.Utf8}, orient="row").write_parquet(table)
+    counts = build_lmdb(table, tmp_path / "raw", tmp_path / "s.lmdb", tmp_path / "r.tsv", size=16, workers=1)
+    stored = _store(tmp_path / "s.lmdb")
+    for name in FILES:
+        pixel = decode_image(stored[name]).getpixel((8, 8))
+        assert all(abs(a - b) <= 3 for a, b in zip(pixel, MODES[name][1])), (name, pixel)  # JPEG of a flat image
+    modes = [mode for _, mode in FILES.values()]
+    assert counts["converted_modes"] == {mode: modes.count(mode) for mode in sorted(set(modes))}
+    assert counts["ok"] == len(FILES) and _report(tmp_path / "r.tsv") == {}
+
+
+def test_shared_work_folder_is_per_output_and_locked(tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    (raw / "images").mkdir(parents=True)
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(raw / "images" / "a.png")
+    table = tmp_path / "items.parquet"
+    pl.DataFrame({"item_id": ["a"], "image_key": ["images/a.png"]}).write_parquet(table)
+    shared = tmp_path / "shared_data" / "interim" / "lmdb"
+    seen = []
+    real_build = images.build_lmdb
+
+    def build_and_record(item_table, raw_dir, work, report, **settings):
+        seen.append(Path(work))
+        assert Path(work).parent == shared and (Path(str(work) + ".lock")).exists()
+        return real_build(item_table, raw_dir, work, report, **settings)
+
+    monkeypatch.setattr(images, "build_lmdb", build_and_record)
+    for workflow in ("one", "two"):  # two workflow directories, one shared data/
+        out = tmp_path / workflow / "results" / "images" / "hm"
+        images.build_lmdb_via_work_dir(table, raw, out / "images.lmdb", out / "report.tsv", shared, size=8, workers=1)
+        assert _store(out / "images.lmdb").keys() == {"a"}
+    assert seen[0] != seen[1] and all(p.name.startswith("hm_") for p in seen)
+    assert not any(p.exists() for p in seen)  # moved into place
+
+
+def test_a_second_build_of_the_same_store_stops_naming_the_holder(tmp_path):
+    from transrec.locks import LockedError, exclusive_lock
+
+    target = (tmp_path / "results" / "images" / "hm" / "images.lmdb").absolute()
+    key = __import__("hashlib").sha256(str(target).encode()).hexdigest()[:10]
+    lock = tmp_path / "interim" / f"hm_{key}.lmdb.lock"
+    with exclusive_lock(lock, "held by this test", "n/a"):
+        with pytest.raises(LockedError, match=rf"LMDB work folder .* is in use by pid {__import__('os').getpid()} "):
+            images.build_lmdb_via_work_dir(tmp_path / "x.parquet", tmp_path, target, tmp_path / "r.tsv",
+                                           tmp_path / "interim")
