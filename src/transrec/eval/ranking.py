@@ -164,7 +164,8 @@ def evaluate(
     The user vector is the last position of model.encode_users(item_table[histories], histories != 0); scores are one
     fp32 matmul per user batch against the whole table (encoders under autocast to `dtype`, None = fp32 as in
     models/precision.py; the scores stay fp32 because bf16 rounding would create ties). Item 0 never ranks; with
-    `mask_history` (the published protocol) the user's history items are set to -inf, so a repeated target always misses; `repeat_share` says how often.
+    `mask_history` (the published protocol) the user's history items are set to -inf, so a repeated target always
+    misses; `repeat_share` says how often.
     `masked_items` (U, M), 0-padded, overrides which items are masked: pass the whole prefix before the target (the
     reference masks all of it, not only the last L items).
     `tie_share` is the share of users counted as a hit at max(ks) while their target ties another item's score: about

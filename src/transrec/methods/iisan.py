@@ -10,6 +10,8 @@ from torch import nn
 from transrec.methods.base import FieldError, register
 from transrec.models.iisan import DEFAULT_LAYERS, IISANConfig
 
+REQUIRED_ALSO_TRAIN = ("dtl", "fusion")
+
 
 @register("iisan")
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class IISANMethod:
     block: str = "adapter"
     r: int = 64
     gates: bool = True
+    ungated_mix: str = "sum"  # without gates: the released plain sum (or "half")
     intra: bool = True
     inter: bool = True
     phm_n: int = 4
@@ -32,6 +35,13 @@ class IISANMethod:
         """IISAN needs transformer backbones: text, image or multimodal (an ID table has no hidden states)."""
         if encoder["kind"] not in ("text", "image", "multimodal"):
             raise FieldError("kind", f"IISAN needs a text, image or multimodal encoder, not {encoder['kind']!r}")
+
+    def check_also_train(self, also_train: tuple[str, ...]) -> None:
+        """IISAN's heads (dtl) and fusion start random: an entry that leaves them frozen trains under random heads."""
+        missing = [group for group in REQUIRED_ALSO_TRAIN if group not in also_train]
+        if missing:
+            raise FieldError("also_train", f"IISAN's per-branch heads and fusion layer are new and random: they must "
+                                           f"train, add {missing} (got {list(also_train)})")
 
     def config(self) -> IISANConfig:
         """The architecture part of the method (everything but `cached`)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from torch import nn
@@ -20,7 +21,10 @@ class LoRA:
 
     peft's injection does the wrapping: it keeps each pretrained Linear as `base_layer` (the reference instead built
     fresh random Q/V layers and dropped the pretrained ones: PROTOCOL.md §Methods). Targets are the site map's exact
-    module names, so no suffix pattern can hit the wrong module.
+    module names, passed as one full-match pattern: peft matches a list by suffix, which would also catch a K-Adapter
+    side tower's own attention in a [kadapter, lora] combo.
+    The released code (loralib, lora_alpha = 1) scales by 1/r: the papers' recipe entries set alpha_item/alpha_user
+    to 1; alpha None means alpha = r (scale 1).
     """
 
     r_item: int = 12
@@ -39,6 +43,10 @@ class LoRA:
         check_positive("r_user", self.r_user)
         if not self.sites or any(s not in SITES for s in self.sites):
             raise FieldError("sites", f"must be a non-empty list from {list(SITES)}, got {list(self.sites)}")
+        for name in ("alpha_item", "alpha_user"):
+            alpha = getattr(self, name)
+            if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha <= 0):
+                raise FieldError(name, f"must be a number > 0 (or null for alpha = r), got {alpha!r}")
         if not 0 <= self.dropout < 1:
             raise FieldError("dropout", f"must be in [0, 1), got {self.dropout!r}")
 
@@ -54,10 +62,15 @@ class LoRA:
             prefix = root_name + "."
             targets = [site.name.removeprefix(prefix) for site in sites]
             r = tower_rank(tower, self.r_item, self.r_user)
-            alpha = tower_rank(tower, self.alpha_item, self.alpha_user) or r
-            config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=self.dropout, target_modules=targets, bias="none")
+            alpha = tower_rank(tower, self.alpha_item, self.alpha_user)
+            pattern = "|".join(re.escape(t) for t in targets)  # a str is full-matched against each module name
+            config = LoraConfig(r=r, lora_alpha=r if alpha is None else alpha, lora_dropout=self.dropout,
+                                target_modules=pattern, bias="none")
             root = model.get_submodule(root_name)
             inject_adapter_in_model(config, root)
+            stray = sorted(n for n, m in root.named_modules() if hasattr(m, "lora_A") and n not in targets)
+            if stray:
+                raise ValueError(f"lora: peft wrapped modules outside the site map under {root_name}: {stray}")
             for target in targets:
                 layer = root.get_submodule(target)  # now peft's LoRA Linear, the pretrained one as base_layer
                 if not hasattr(layer, "lora_A"):

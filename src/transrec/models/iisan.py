@@ -15,6 +15,7 @@ MODALITIES = ("image", "text")  # fusion order: item = Linear(3d -> d)([image, t
 REFERENCE_DEPTH = 12  # `layers` are hidden-state indices of a 12-layer backbone (BERT-base, ViT-base): 0..12
 DEFAULT_LAYERS = (0, 2, 4, 6, 8, 10, 12)  # LayerDrop: keep every second hidden state (PROTOCOL.md §Methods)
 GATE_TEMPERATURE = 0.1  # g = sigmoid(p / 0.1)
+UNGATED_MIXES = ("sum", "half")  # without gates: the released code's plain sum, or this project's earlier fixed 0.5
 
 
 @dataclass(frozen=True)
@@ -24,12 +25,15 @@ class IISANConfig:
     layers: tuple[int, ...] = DEFAULT_LAYERS  # kept hidden states, 0..12 scale; all 13 = "without LayerDrop"
     block: str = "adapter"  # SANB type: adapter (bottleneck), phm, low_rank
     r: int = 64  # SANB bottleneck width
-    gates: bool = True  # False: fixed 0.5 mixing, no learnable gate ("without gates")
+    gates: bool = True  # False: no learnable gate ("without gates"), mixing by `ungated_mix`
+    ungated_mix: str = "sum"  # without gates: a + b as the released code (docs/fidelity.md), or "half": 0.5 a + 0.5 b
     intra: bool = True  # the per-modality side networks
     inter: bool = True  # the image-text side network (needs both modalities)
     phm_n: int = 4
 
     def __post_init__(self) -> None:
+        if self.ungated_mix not in UNGATED_MIXES:
+            raise ValueError(f"IISAN ungated_mix {self.ungated_mix!r} unknown; expected one of {UNGATED_MIXES}")
         if self.block not in BLOCK_KINDS:
             raise ValueError(f"IISAN block {self.block!r} unknown; expected one of {BLOCK_KINDS}")
         if not self.layers or any(not 0 <= k <= REFERENCE_DEPTH for k in self.layers):
@@ -60,17 +64,22 @@ def select_layers(layers: Sequence[int], depths: Mapping[str, int]) -> dict[str,
 
 
 class Gate(nn.Module):
-    """A learnable scalar mixing weight g = sigmoid(p / 0.1), p = 0 at init (g = 0.5); or the fixed 0.5 without gates."""
+    """Mixes two inputs: g a + (1 - g) b with a learnable g = sigmoid(p / 0.1), p = 0 at init (g = 0.5).
 
-    def __init__(self, learnable: bool) -> None:
+    Without gates (`learnable` False) the mix is fixed: a + b (`ungated_mix` "sum", the released code) or 0.5 a + 0.5 b.
+    """
+
+    def __init__(self, learnable: bool, ungated_mix: str = "sum") -> None:
         super().__init__()
         self.logit = nn.Parameter(torch.zeros(())) if learnable else None
+        self.ungated_mix = ungated_mix
 
-    def forward(self) -> Tensor | float:
-        """The gate value g in (0, 1)."""
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        """a, b (U, h) -> (U, h)."""
         if self.logit is None:
-            return 0.5
-        return torch.sigmoid(self.logit / GATE_TEMPERATURE)
+            return a + b if self.ungated_mix == "sum" else 0.5 * a + 0.5 * b
+        g = torch.sigmoid(self.logit / GATE_TEMPERATURE)
+        return g * a + (1 - g) * b
 
 
 def make_block(kind: str, width: int, r: int, rules: nn.Parameter | None = None) -> nn.Module:
@@ -90,14 +99,13 @@ class IntraSideNetwork(nn.Module):
     def __init__(self, width: int, n_blocks: int, config: IISANConfig, rules: nn.Parameter | None) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(make_block(config.block, width, config.r, rules) for _ in range(n_blocks))
-        self.gates = nn.ModuleList(Gate(config.gates) for _ in range(n_blocks))
+        self.gates = nn.ModuleList(Gate(config.gates, config.ungated_mix) for _ in range(n_blocks))
 
     def forward(self, states: Tensor) -> Tensor:
         """states (U, K, h) kept first-token hidden states, bottom first -> (U, h)."""
         out = states.new_zeros(states.shape[0], states.shape[2])  # (U, h)
         for k, (block, gate) in enumerate(zip(self.blocks, self.gates)):
-            g = gate()
-            out = block(g * states[:, k] + (1 - g) * out)
+            out = block(gate(states[:, k], out))
         return out
 
 
@@ -107,14 +115,13 @@ class InterSideNetwork(nn.Module):
     def __init__(self, width: int, n_blocks: int, config: IISANConfig, rules: nn.Parameter | None) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(make_block(config.block, width, config.r, rules) for _ in range(n_blocks))
-        self.gates = nn.ModuleList(Gate(config.gates) for _ in range(n_blocks))
+        self.gates = nn.ModuleList(Gate(config.gates, config.ungated_mix) for _ in range(n_blocks))
 
     def forward(self, image: Tensor, text: Tensor) -> Tensor:
         """image, text (U, K, h) -> (U, h)."""
         out = image.new_zeros(image.shape[0], image.shape[2])  # (U, h)
         for k, (block, gate) in enumerate(zip(self.blocks, self.gates)):
-            g = gate()
-            out = block(out + g * image[:, k] + (1 - g) * text[:, k])
+            out = block(out + gate(image[:, k], text[:, k]))
         return out
 
 

@@ -279,5 +279,9 @@ def _image_stats(path: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
         processor = AutoImageProcessor.from_pretrained(path, local_files_only=local)
         return tuple(float(x) for x in processor.image_mean), tuple(float(x) for x in processor.image_std)
     except (OSError, ValueError, AttributeError, TypeError) as err:
-        log.warning("no image processor at %s (%s): using ImageNet mean/std", path, err)
-        return IMAGENET_MEAN, IMAGENET_STD
+        # a silent fallback would normalise with statistics the backbone was never trained on (docs/fidelity.md)
+        raise ValueError(
+            f"image encoder {path}: its image processor (preprocessor_config.json) cannot be loaded ({err}); save "
+            f"the one it was trained with beside the weights, e.g. ViTImageProcessor(image_mean={list(IMAGENET_MEAN)}, "
+            f"image_std={list(IMAGENET_STD)}).save_pretrained(path) to state ImageNet statistics explicitly"
+        ) from err

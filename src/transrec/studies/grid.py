@@ -155,6 +155,12 @@ def _check_method(config: dict, name: str, encoder: dict[str, Any]) -> None:
     where = f"methods.{name}"
     if hasattr(base, "validate_method"):
         base.validate_method(spec, {**encoder, "user": user}, where)
+        method = base.build_method(spec)
+        if hasattr(method, "check_also_train"):  # a plug-in whose new modules need base groups to train (IISAN)
+            try:
+                method.check_also_train(tuple(config["methods"][name].get("also_train", ())))
+            except base.FieldError as err:
+                raise ValueError(f"{where}.{err.field}: {err.message}") from None
         return
     try:
         method = base.build_method(spec)

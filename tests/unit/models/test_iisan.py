@@ -55,8 +55,8 @@ def test_side_network_shapes_symmetric_and_asymmetric(widths, depths):
 def test_gates_start_at_one_half_and_the_recurrences_follow_the_paper():
     torch.manual_seed(0)
     side = IISAN({"text": 6, "image": 6}, {"text": 12, "image": 12}, D, IISANConfig(layers=(0, 6, 12), r=3))
-    gates = [g() for net in (side.intra["text"], side.intra["image"], side.inter) for g in net.gates]
-    assert all(float(g.detach()) == 0.5 for g in gates) and len(gates) == 9
+    gates = [g.logit for net in (side.intra["text"], side.intra["image"], side.inter) for g in net.gates]
+    assert all(float(p) == 0.0 for p in gates) and len(gates) == 9  # p = 0: g = sigmoid(0) = 0.5
     with torch.no_grad():
         side.inter.gates[1].logit.fill_(0.1)  # g = sigmoid(0.1 / 0.1) = sigmoid(1)
     text, image = torch.randn(4, 3, 6), torch.randn(4, 3, 6)
@@ -68,8 +68,27 @@ def test_gates_start_at_one_half_and_the_recurrences_follow_the_paper():
     for k, g in enumerate([0.5, torch.sigmoid(torch.tensor(1.0)), 0.5]):  # mm = block(mm + g h_image + (1 - g) h_text)
         mm = side.inter.blocks[k](mm + g * image[:, k] + (1 - g) * text[:, k])
     torch.testing.assert_close(side.inter(image, text), mm)
-    fixed = IISAN({"text": 6}, {"text": 12}, D, IISANConfig(gates=False, r=3))
-    assert fixed.intra["text"].gates[0]() == 0.5 and not any("logit" in n for n, _ in fixed.named_parameters())
+
+
+def test_without_gates_the_released_plain_sum_and_the_half_mix_on_request():
+    torch.manual_seed(0)
+    config = IISANConfig(layers=(0, 6, 12), r=3, gates=False)
+    side = IISAN({"text": 6, "image": 6}, {"text": 12, "image": 12}, D, config)
+    assert not any("logit" in n for n, _ in side.named_parameters())
+    text, image = torch.randn(4, 3, 6), torch.randn(4, 3, 6)
+    state, mm = torch.zeros(4, 6), torch.zeros(4, 6)
+    for k in range(3):  # released: state = block(h_k + state); mm = block(mm + h_image + h_text), inputs at full scale
+        state = side.intra["text"].blocks[k](text[:, k] + state)
+        mm = side.inter.blocks[k](mm + image[:, k] + text[:, k])
+    torch.testing.assert_close(side.intra["text"](text), state)
+    torch.testing.assert_close(side.inter(image, text), mm)
+    half = IISAN({"text": 6}, {"text": 12}, D, IISANConfig(layers=(0, 6, 12), r=3, gates=False, ungated_mix="half"))
+    state = torch.zeros(4, 6)
+    for k in range(3):
+        state = half.intra["text"].blocks[k](0.5 * text[:, k] + 0.5 * state)
+    torch.testing.assert_close(half.intra["text"](text), state)
+    with pytest.raises(ValueError, match="ungated_mix 'mean' unknown"):
+        IISANConfig(gates=False, ungated_mix="mean")
 
 
 def test_ablations_change_the_branches():

@@ -1,6 +1,5 @@
 """Item encoders: MiniLM offline without pooler, tiny ViT and ViT-MAE (mask ratio 0), ID table, errors."""
 
-import logging
 import math
 import os
 
@@ -13,7 +12,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 from transformers import AutoModel, ViTConfig, ViTImageProcessor, ViTMAEConfig, ViTMAEModel, ViTModel  # noqa: E402
 
-from transrec.models.item_encoders import IMAGENET_MEAN, build_item_encoder  # noqa: E402
+from transrec.models.item_encoders import build_item_encoder  # noqa: E402
 
 TINY_VIT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37, image_size=32, patch_size=16)
 PATCHES = (32 // 16) ** 2
@@ -106,11 +105,9 @@ def test_vit_mae_reference_masking_is_a_switch(vit_dirs):
     assert not torch.allclose(a, enc({"pixel_values": pixels}))
 
 
-def test_image_stats_fall_back_to_imagenet_with_warning(vit_dirs, caplog):
-    with caplog.at_level(logging.WARNING):
-        enc = build_item_encoder("image", vit_dirs["bare"], 16, 10)
-    assert enc.image_mean == IMAGENET_MEAN
-    assert "ImageNet" in caplog.text
+def test_missing_image_processor_stops_naming_the_encoder(vit_dirs):
+    with pytest.raises(ValueError, match=f"image encoder {vit_dirs['bare']}: its image processor"):
+        build_item_encoder("image", vit_dirs["bare"], 16, 10)
 
 
 def test_id_encoder():
