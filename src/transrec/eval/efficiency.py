@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-__all__ = ["trainable_parameters", "peak_memory_gb", "reset_peak_memory", "tpme", "TPME_WEIGHTS"]
+__all__ = ["trainable_parameters", "peak_memory_gb", "reset_peak_memory", "tpme", "tpme_basis", "TPME_WEIGHTS"]
 
 # IISAN (SIGIR 2024) §TPME: time, parameters, memory; PROTOCOL.md §Evaluation.
 TPME_WEIGHTS = {"seconds_per_epoch": 0.45, "trainable_parameters": 0.10, "peak_memory_gb": 0.45}
@@ -61,3 +61,10 @@ def tpme(rows: Sequence[Mapping[str, float | int | None]]) -> list[float]:
         for i, normalised in enumerate(_min_max([float(value) for value in values])):  # type: ignore[arg-type]
             scores[i] += weight * normalised
     return scores
+
+
+def tpme_basis(rows: Sequence[Mapping[str, float | int | None]]) -> str:
+    """Which measures TPME(rows) used: "t+p+m", or "t+p (no peak memory: CPU)" when no row has peak memory."""
+    if all(row.get("peak_memory_gb") is None for row in rows):
+        return "t+p (no peak memory: CPU)"
+    return "t+p+m"

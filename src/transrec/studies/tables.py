@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from transrec.eval.efficiency import tpme
+from transrec.eval.efficiency import tpme, tpme_basis
 from transrec.eval.run_metrics import RunMetrics
 from transrec.io import atomic_path
 
@@ -37,10 +37,11 @@ TABLE_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("seconds_per_epoch", "s/epoch", lambda x: f"{x:,.1f}"),
     ("peak_memory_gb", "Peak memory GB", lambda x: f"{x:.2f}"),
     ("tpme", "TPME", lambda x: f"{x:.3f}"),
+    ("tpme_basis", "TPME from", str),  # on CPU no peak memory exists: TPME then weighs time and parameters only
 )
 # TPME compares the methods adapted to one target: the runs that share these keys.
 TPME_GROUP = ("stage", "dataset", "encoder", "objective", "seed")
-_TEXT = {"dataset", "encoder", "objective", "method", "start", "seed", "stage", "path"}
+_TEXT = {"dataset", "encoder", "objective", "method", "start", "seed", "stage", "path", "tpme_basis"}
 
 
 def _row(path: Path) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def collect_runs(metrics_paths: Sequence[str | os.PathLike]) -> pl.DataFrame:
     rows = [_row(Path(path)) for path in metrics_paths]
     columns = list(dict.fromkeys(key for row in rows for key in row))  # union, in first-seen order
     for required, _, _ in TABLE_COLUMNS:  # every table column exists even if no run reported it
-        if required not in columns and required != "tpme":
+        if required not in columns and required not in ("tpme", "tpme_basis"):
             columns.append(required)
     schema = {name: pl.String if name in _TEXT else pl.Float64 for name in columns}
     for name in ("best_epoch", "trainable_parameters", "total_parameters", "epochs"):
@@ -80,10 +81,12 @@ def collect_runs(metrics_paths: Sequence[str | os.PathLike]) -> pl.DataFrame:
 
 
 def with_tpme(frame: pl.DataFrame) -> pl.DataFrame:
-    """Add `tpme` (lower is better) to adaptation runs, min-max normalised within each TPME_GROUP; null elsewhere."""
+    """Add `tpme` (lower is better) to adaptation runs, min-max normalised within each TPME_GROUP, and `tpme_basis`
+    (the measures it used: peak memory is missing on CPU); null elsewhere."""
     scores: list[float | None] = [None] * len(frame)
+    bases: list[str | None] = [None] * len(frame)
     if "stage" not in frame.columns:  # no runs at all
-        return frame.with_columns(pl.Series("tpme", scores, dtype=pl.Float64))
+        return _with_scores(frame, scores, bases)
     adapted = frame.with_row_index("_row").filter(pl.col("stage") == "adapt")
     for keys, group in adapted.group_by(TPME_GROUP, maintain_order=True):
         if len(group) < 2:
@@ -94,8 +97,13 @@ def with_tpme(frame: pl.DataFrame) -> pl.DataFrame:
             log.warning("no TPME for %s: %s", dict(zip(TPME_GROUP, keys, strict=True)), error)
             continue
         for row, score in zip(group["_row"], group_scores, strict=True):
-            scores[row] = score
-    return frame.with_columns(pl.Series("tpme", scores, dtype=pl.Float64))
+            scores[row], bases[row] = score, tpme_basis(group.to_dicts())
+    return _with_scores(frame, scores, bases)
+
+
+def _with_scores(frame: pl.DataFrame, scores: list[float | None], bases: list[str | None]) -> pl.DataFrame:
+    return frame.with_columns(pl.Series("tpme", scores, dtype=pl.Float64),
+                              pl.Series("tpme_basis", bases, dtype=pl.String))
 
 
 def _markdown(frame: pl.DataFrame) -> str:

@@ -93,6 +93,7 @@ def test_write_runs_table_csv_and_markdown(runs, tmp_path):
         "seconds_per_epoch",
         "peak_memory_gb",
         "tpme",
+        "tpme_basis",
     ]
     assert csv["tpme"].null_count() == 3  # seed 10 has one run; seed 2 mixes a CPU and a GPU run
     assert csv["test_ndcg@10"].to_list() == [6.789, 4.0, 4.321]  # full precision
