@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -13,6 +14,7 @@ from pathlib import Path
 from transrec.logs import log_to_file
 from transrec.train.config import RunConfig
 from transrec.train.loop import train
+from transrec.train.run_lock import exit_with_owner, run_lock
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,12 +32,14 @@ def main(argv: list[str] | None = None) -> None:
     main_rank = int(os.environ.get("RANK", "0")) == 0
     log_path = Path(run.out_dir) / "train.log"
     stamp = f"run config {config_digest(run)}"
-    # Append when resuming the same configuration (the killed attempt's log stays); a changed config starts afresh.
-    mode = "a" if args.resume and _first_line(log_path) == stamp else "w"
-    with log_to_file(log_path if main_rank else None, mode=mode):
-        if main_rank and mode == "w":
-            logging.getLogger(__name__).info(stamp)
-        train(run, resume=args.resume)
+    # One writer per run folder, taken before train.log is touched; rank 0 writes every file, so it holds the lock.
+    with run_lock(run.out_dir) if main_rank else contextlib.nullcontext(), exit_with_owner():
+        # Append when resuming the same configuration (the killed attempt's log stays); a changed config starts afresh.
+        mode = "a" if args.resume and _first_line(log_path) == stamp else "w"
+        with log_to_file(log_path if main_rank else None, mode=mode):
+            if main_rank and mode == "w":
+                logging.getLogger(__name__).info(stamp)
+            train(run, resume=args.resume)
 
 
 def config_digest(run: RunConfig) -> str:

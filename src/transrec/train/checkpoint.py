@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import random
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,18 +75,76 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save(path: str | os.PathLike, obj: dict[str, Any], *, before_publish: Callable[[], None] | None = None) -> None:
+def save(path: str | os.PathLike, obj: dict[str, Any], *, before_publish: Callable[[], None] | None = None,
+         keep_previous: bool = False) -> None:
     """torch.save, atomically; a full disk raises transrec.io.DiskFullError naming `path`.
 
-    `before_publish` runs after the bytes are written and before the rename (the trainer's kill tests use it)."""
+    `before_publish` runs after the bytes are written and before the rename (the trainer's kill tests use it);
+    `keep_previous` first hard-links the state being replaced to previous_path(path), so one good state survives a
+    later damaged copy."""
     with atomic_path(path, ".pt") as tmp:
         # through a Python file object: torch.save on a path reports ENOSPC only as "unexpected pos ... vs ..."
         with open(tmp, "wb") as handle:
             torch.save(obj, handle)
         if before_publish is not None:
             before_publish()
+        if keep_previous and os.path.exists(path):
+            _keep(Path(path))
+
+
+def previous_path(path: str | os.PathLike) -> Path:
+    """Where save(keep_previous=True) keeps the state it replaced: last.pt -> last.prev.pt."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def _keep(path: Path) -> None:
+    """Publish `path`'s current bytes as previous_path(path) (a hard link, a copy where links are not supported)."""
+    previous = previous_path(path)
+    with atomic_path(previous, ".pt") as tmp:
+        tmp.unlink()
+        try:
+            os.link(path, tmp)
+        except OSError:
+            shutil.copyfile(path, tmp)
+
+
+class DamagedCheckpointError(ValueError):
+    """A checkpoint file cannot be read (truncated, a torn copy, not a checkpoint)."""
 
 
 def load(path: str | os.PathLike) -> dict[str, Any]:
-    """torch.load on CPU, tensors and plain containers only."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """torch.load on CPU, tensors and plain containers only; an unreadable file raises DamagedCheckpointError
+    naming it (torch names neither the file nor the fix)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except (RuntimeError, EOFError, ValueError, OSError, pickle.UnpicklingError) as error:
+        raise DamagedCheckpointError(
+            f"{path} is not a readable checkpoint (truncated or damaged: {type(error).__name__}: {error}); "
+            "delete it and rerun the job that writes it"
+        ) from error
+
+
+def load_resumable(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The resume state at `path`, None when there is none. A damaged file is moved aside (`<name>.damaged`) and the
+    state saved before it (previous_path) is used when readable; else None: the run starts over. Each case is logged."""
+    path = Path(path)
+    previous = previous_path(path)
+    if path.exists():
+        try:
+            return load(path)
+        except DamagedCheckpointError as error:
+            aside = path.with_name(path.name + ".damaged")
+            os.replace(path, aside)
+            log.warning("%s; kept it aside as %s", error, aside)
+    elif not previous.exists():
+        return None
+    try:
+        state = load(previous)
+    except (FileNotFoundError, DamagedCheckpointError) as error:
+        log.warning("no readable earlier state either (%s): starting the run over", error)
+        return None
+    log.warning("resuming from the previous good state %s (epoch %s)", previous, state.get("epoch"))
+    return state

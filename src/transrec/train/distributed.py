@@ -35,6 +35,7 @@ def setup(device: str = "auto") -> World:
     size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
+    check_devices(device, size, int(os.environ.get("LOCAL_WORLD_SIZE", str(size))), torch.cuda.device_count())
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     resolved = torch.device(device)
@@ -45,6 +46,21 @@ def setup(device: str = "auto") -> World:
     if size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo", rank=rank, world_size=size)
     return World(rank, size, resolved)
+
+
+def check_devices(device: str, world_size: int, local_size: int, cuda_devices: int) -> None:
+    """Stop before training when the processes asked for (train.gpus, one per GPU) do not match this host's GPUs.
+
+    Several CPU processes are allowed only when config says so (train.device: cpu)."""
+    if device.startswith("cuda") and cuda_devices == 0:
+        raise RuntimeError(f"train.device is {device!r} but this host has no CUDA device; set train.device to auto or "
+                           "cpu, or run on a GPU host")
+    if world_size > 1 and device != "cpu" and local_size > cuda_devices:
+        raise RuntimeError(
+            f"train.gpus is {local_size} (torchrun started {local_size} processes on this host) but it has "
+            f"{cuda_devices} CUDA device(s); set train.gpus to at most {max(cuda_devices, 1)}, or train.device: cpu "
+            f"to train {local_size} CPU processes on purpose"
+        )
 
 
 def wrap(module: nn.Module, world: World, find_unused_parameters: bool) -> nn.Module:

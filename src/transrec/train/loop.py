@@ -89,10 +89,8 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
     num_items = pl.read_parquet(run.data.items, columns=["item_idx"]).height
 
     # --- model and method
-    item_encoder = _item_encoder(run, num_items)
-    user_encoder = SASRec(run.model.d_model, run.model.max_len, run.model.n_blocks, run.model.n_heads, run.model.dropout)
-    # multimodal and IISAN item encoders name their own groups (fusion, side networks)
-    model = (GroupedTransRec if hasattr(item_encoder, "parameter_groups") else TransRec)(item_encoder, user_encoder)
+    model = build_model(run, num_items)
+    item_encoder = model.item_encoder
     if run.init_checkpoint:
         source = checkpoint.load_init_checkpoint(model, run.init_checkpoint)
         if source.get("base") != run.encoder.path:
@@ -133,8 +131,8 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
     state: dict[str, Any] = {"epoch": 0, "best_epoch": None, "best_valid": None, "bad_epochs": 0, "stopped": False,
                              "curve": [], "best_trainable": None}
     last_path, best_path = out / "last.pt", out / "best.pt"
-    if resume and last_path.exists():
-        saved = checkpoint.load(last_path)
+    saved = checkpoint.load_resumable(last_path) if resume else None  # a damaged last.pt: the previous, or afresh
+    if saved is not None:
         if saved["run"] == run.to_dict() and len(saved["rng"]) == world.size and "best_trainable" in saved:
             checkpoint.load_trainable(model, saved["trainable"], source=str(last_path))
             optimizer.load_state_dict(saved["optimizer"])
@@ -195,7 +193,7 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
         if world.main:
             checkpoint.save(last_path, {"run": run.to_dict(), "trainable": checkpoint.trainable_state(model),
                                         "optimizer": optimizer.state_dict(), "rng": rng, **state},
-                            before_publish=lambda: fault_point("checkpoint"))
+                            before_publish=lambda: fault_point("checkpoint"), keep_previous=True)
         log.info("epoch %d/%d loss %.4f valid ndcg@10 %.2f hr@10 %.2f best epoch %d %.1f s + %.1f s eval%s",
                  epoch + 1, run.train.epochs, mean_loss, valid["ndcg@10"], valid["hr@10"], state["best_epoch"], seconds,
                  eval_seconds, " (early stop)" if state["stopped"] else "")
@@ -256,6 +254,14 @@ def fault_point(phase: str) -> None:
 
 
 _FAULT_COUNTS: dict[str, int] = {}
+
+
+def build_model(run: RunConfig, num_items: int) -> TransRec:
+    """The run's model before its method is applied: item encoder (base weights) + SASRec user encoder."""
+    item_encoder = _item_encoder(run, num_items)
+    user_encoder = SASRec(run.model.d_model, run.model.max_len, run.model.n_blocks, run.model.n_heads, run.model.dropout)
+    # multimodal and IISAN item encoders name their own groups (fusion, side networks)
+    return (GroupedTransRec if hasattr(item_encoder, "parameter_groups") else TransRec)(item_encoder, user_encoder)
 
 
 def _item_encoder(run: RunConfig, num_items: int) -> nn.Module:
