@@ -1,0 +1,1 @@
+"""Use trained runs: rebuild a run's model, rank items for histories, encode cold-start items, serve many targets."""

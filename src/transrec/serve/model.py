@@ -1,0 +1,99 @@
+"""Rebuild a finished run's model: base encoder, source checkpoint, method, then the run's trainable tensors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+from torch import Tensor
+
+from transrec.data.content import build_content, build_multimodal_content
+from transrec.eval.ranking import compute_item_table
+from transrec.methods.base import build_method, prepare_trainable
+from transrec.models.transrec import TransRec
+from transrec.train import checkpoint
+from transrec.train.config import RunConfig
+from transrec.train.loop import _image_size, build_model  # noqa: PLC2701  (the trainer's own image-size rule)
+
+ITEM_COLUMNS = ["item_idx", "item_id", "title"]
+
+
+def load_items(path: str | os.PathLike) -> pl.DataFrame:
+    """The run's item id map (item_idx 1..N, item_id, title), sorted by item_idx."""
+    items = pl.read_parquet(path)
+    if "title" not in items.columns:
+        items = items.with_columns(pl.lit(None, dtype=pl.String).alias("title"))
+    return items.select(ITEM_COLUMNS).sort("item_idx").with_columns(pl.col("item_id").cast(pl.String))
+
+
+def build_trained(run: RunConfig, num_items: int, trainable: dict[str, Tensor],
+                  init: dict[str, Tensor] | None = None) -> TransRec:
+    """The model as the trainer left it at its best epoch, in eval mode: what it loaded (init: the source run's
+    tensors, before the method wraps anything), the method applied, then the run's own trainable tensors."""
+    model = build_model(run, num_items)
+    if init:
+        checkpoint.load_trainable(model, init, source="source checkpoint")
+    prepare_trainable(model, build_method(run.method), run.also_train)
+    checkpoint.load_trainable(model, trainable, source="run checkpoint")
+    return model.eval()
+
+
+def init_tensors(run: RunConfig, base_dir: str | os.PathLike = ".") -> dict[str, Tensor] | None:
+    """The source checkpoint's tensors an adaptation started from (None for a run without one)."""
+    if not run.init_checkpoint:
+        return None
+    path = Path(base_dir) / run.init_checkpoint
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the source checkpoint run.json names (init_checkpoint) is missing; run from "
+                                "the workflow's working directory, or use an exported folder")
+    return checkpoint.load(path)["trainable"]
+
+
+def load_run(run_dir: str | os.PathLike, base_dir: str | os.PathLike = ".") -> tuple[RunConfig, TransRec]:
+    """(run config, trained model) of a finished run folder (run.json + best.pt); paths in run.json are relative to
+    `base_dir`, the workflow's working directory."""
+    run_dir = Path(run_dir)
+    for name in ("run.json", "best.pt"):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"{run_dir / name} is missing: is {run_dir} a finished run?")
+    run = with_local_encoders(RunConfig.load(run_dir / "run.json"), base_dir)
+    num_items = pl.read_parquet(Path(base_dir) / run.data.items, columns=["item_idx"]).height
+    best = checkpoint.load(run_dir / "best.pt")
+    return run, build_trained(run, num_items, best["trainable"], init_tensors(run, base_dir))
+
+
+def with_local_encoders(run: RunConfig, base_dir: str | os.PathLike) -> RunConfig:
+    """`run` with encoder folders that exist under `base_dir` (e.g. results/encoders/<name>) made absolute."""
+    spec = run.to_dict()
+    encoder = spec["encoder"]
+
+    def local(path: str | None) -> str | None:
+        return str((Path(base_dir) / path).resolve()) if path and (Path(base_dir) / path).is_dir() else path
+
+    encoder["path"] = local(encoder.get("path"))
+    encoder["paths"] = {m: local(p) for m, p in (encoder.get("paths") or {}).items()}
+    return RunConfig.from_dict(spec)
+
+
+def catalogue_table(run: RunConfig, model: TransRec, base_dir: str | os.PathLike = ".") -> Tensor:
+    """Every catalogue item's vector, (N+1, d) float32, row 0 padding: the table evaluation ranks against."""
+    spec, items = run.data.content, Path(base_dir) / run.data.items
+    encoder = model.item_encoder
+    where = {m: str(Path(base_dir) / p) for m, p in spec.paths.items()}
+    if spec.kind == "multimodal":
+        content: Any = build_multimodal_content(where["text"], where["image"], items, encoder.image_mean,
+                                                encoder.image_std, _image_size(encoder))
+    else:
+        path = str(Path(base_dir) / spec.path) if spec.path else None
+        content = build_content(spec.kind, path, items, encoder.image_mean, encoder.image_std, _image_size(encoder))
+    return compute_item_table(model, content, batch_size=run.eval.item_batch, device="cpu")
+
+
+def tokenizer_of(token_cache: str | os.PathLike) -> tuple[str, int]:
+    """(tokenizer location, max tokens) a title-token cache was built with."""
+    with np.load(token_cache, allow_pickle=False) as data:
+        return str(data["tokenizer"]), int(data["max_tokens"])
