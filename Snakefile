@@ -1,7 +1,11 @@
 """Transferable, parameter-efficient sequential recommendation: from raw data to the papers' tables and figures."""
 
+from transrec.config_file import check_config_file
+
 # The embedded default, unless --configfile names the configuration (a given file replaces it, never merges into it).
+# A YAML error in it names file, line and column (Snakemake's own message names none).
 if not workflow.overwrite_configfiles:
+    check_config_file(f"{workflow.basedir}/config/config.yaml")
 
     configfile: f"{workflow.basedir}/config/config.yaml"
 
@@ -17,6 +21,8 @@ include: "workflow/rules/images.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/studies.smk"
+include: "workflow/rules/download.smk"
+include: "workflow/rules/recommend.smk"
 
 
 rule all:
@@ -24,6 +30,7 @@ rule all:
     input:
         data_targets,
         "results/tables/runs.md",
+        "results/tables/summary.md",
         "results/figures/learning_curves.png",
         study_targets,
 

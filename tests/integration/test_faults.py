@@ -314,7 +314,7 @@ def killable(tmp_path_factory) -> SimpleNamespace:
 
 def fresh(run: SimpleNamespace) -> None:
     """Remove the run's outputs and resume state (run.json stays), so the next call trains from scratch."""
-    for name in ("metrics.json", "best.pt", "last.pt", "train.log"):
+    for name in ("metrics.json", "best.pt", "last.pt", "last.prev.pt", "train.log"):
         (run.run_dir / name).unlink(missing_ok=True)
 
 
@@ -349,6 +349,59 @@ def test_killed_at_every_phase_under_snakemake_resumes_to_identical_metrics(kill
         assert f"TRANSREC_KILL_AT={phase}: killing this process" in (killable.run_dir / "train.log").read_text()
         assert not (killable.run_dir / "metrics.json").exists() and not (killable.run_dir / "best.pt").exists()
     assert (killable.run_dir / "train.log").read_text().count("resumed") >= 3
+    proc = snakemake(killable.work, killable.config, killable.target, "--rerun-incomplete")
+    assert proc.returncode == 0, failure(proc)
+    assert comparable(json.loads((killable.run_dir / "metrics.json").read_text())) == killable.reference
+
+
+# --- one trainer per run folder, under Snakemake (issue 16) -------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_killed_snakemake_takes_its_trainer_along_and_a_locked_run_stops_the_second(killable):
+    fresh(killable)
+    lock = killable.run_dir / ".trainer.lock"
+    env = {k: v for k, v in os.environ.items() if k != "TRANSREC_KILL_AT"} | {"HF_HUB_OFFLINE": "1"}
+    command = [*SNAKEMAKE, "--directory", str(killable.work), "--configfile", str(killable.config), "--cores", "2",
+               killable.target]
+    lock.unlink(missing_ok=True)
+    with subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
+        deadline = time.monotonic() + 300
+        while not (lock.exists() and lock.read_text().strip()):  # the trainer writes its pid once it holds the lock
+            assert proc.poll() is None and time.monotonic() < deadline, "the training job never started"
+            time.sleep(0.02)
+        trainer = int(lock.read_text().split()[0])
+        proc.send_signal(signal.SIGKILL)  # Snakemake alone: its job shell and the trainer are left behind
+    deadline = time.monotonic() + 15
+    while _alive(trainer) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(trainer), "the trainer outlived its Snakemake"
+    assert "is gone: exiting" in (killable.run_dir / "train.log").read_text()
+
+    unlocked = snakemake(killable.work, killable.config, killable.target, "--unlock")
+    assert unlocked.returncode == 0, failure(unlocked)
+    holder = subprocess.Popen(  # a trainer still writing this run folder (e.g. on another node of a shared disk)
+        [sys.executable, "-c", "import sys, time; from transrec.train.run_lock import run_lock\n"
+         "with run_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(120)", str(killable.run_dir)],
+        stdout=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        proc = snakemake(killable.work, killable.config, killable.target, "--rerun-incomplete")
+        assert proc.returncode != 0, failure(proc)
+        log = (killable.work / "logs" / "adapt" / "mind_id_sasrec_fta_nopt_42.log").read_text()
+        assert f"is in use by pid {holder.pid} on host" in log, log[-2000:]
+    finally:
+        holder.kill()
+        holder.wait()
     proc = snakemake(killable.work, killable.config, killable.target, "--rerun-incomplete")
     assert proc.returncode == 0, failure(proc)
     assert comparable(json.loads((killable.run_dir / "metrics.json").read_text())) == killable.reference
