@@ -417,6 +417,7 @@ def run_config(config: dict, run: Run) -> dict[str, Any]:
             "max_steps_per_epoch": hp["max_steps_per_epoch"],
             "compile": train["compile"],
             "cache_frozen_features": train["cache_frozen_features"],
+            **({"tensorboard": True} if train["tensorboard"] else {}),  # absent when off: no run's params change
         },
         "eval": {"ks": train["ks"], "mask_history": train["mask_history"]},
         "out_dir": run.out_dir,

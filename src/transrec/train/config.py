@@ -96,6 +96,7 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None
     compile: bool = False
     cache_frozen_features: bool = True  # a frozen backbone runs once per run (eval mode), not at every step
+    tensorboard: bool = False  # scalars per epoch to <out_dir>/tensorboard
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,8 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
         log.info("epoch %d/%d loss %.4f valid ndcg@10 %.2f hr@10 %.2f best epoch %d %.1f s + %.1f s eval%s",
                  epoch + 1, run.train.epochs, mean_loss, valid["ndcg@10"], valid["hr@10"], state["best_epoch"], seconds,
                  eval_seconds, " (early stop)" if state["stopped"] else "")
+        if run.train.tensorboard and world.main:
+            _tensorboard(out / "tensorboard", epoch + 1, mean_loss, valid)
         fault_point("epoch_end")
 
     # --- test the best epoch, then publish best.pt and metrics.json
@@ -338,6 +340,17 @@ def _has_unused(step_loss: nn.Module, dataset: TrainingSet, run: RunConfig, devi
     for p in params:
         p.grad = None
     return unused
+
+
+def _tensorboard(folder: Path, epoch: int, loss: float, valid: dict[str, float]) -> None:
+    """One epoch's scalars (train/loss, valid/hr@K, valid/ndcg@K) appended to the run's TensorBoard log."""
+    from torch.utils.tensorboard import SummaryWriter  # optional: only runs with train.tensorboard import it
+
+    with SummaryWriter(str(folder)) as writer:
+        writer.add_scalar("train/loss", loss, epoch)
+        for name, value in valid.items():
+            if "@" in name:
+                writer.add_scalar(f"valid/{name}", value, epoch)
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:

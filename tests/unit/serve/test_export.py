@@ -71,3 +71,22 @@ def test_the_bank_refuses_a_run_with_another_base(runs):
     bank.add("a", runs["target_a"], runs["root"])
     with pytest.raises(ValueError, match=r"differs in \['also_train', 'init_checkpoint', 'method'\]"):
         bank.add("source", runs["source"], runs["root"])
+
+
+def test_tensorboard_scalars_per_epoch_when_asked(runs, tmp_path, monkeypatch):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from transrec.io import read_json
+    from transrec.train.config import RunConfig
+    from transrec.train.loop import train
+
+    spec = read_json(runs["source"] / "run.json")
+    spec["train"]["tensorboard"] = True
+    spec["out_dir"] = str(tmp_path / "run")
+    monkeypatch.chdir(runs["root"])
+    metrics = train(RunConfig.from_dict(spec))
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    assert sorted(events.Tags()["scalars"]) == ["train/loss", "valid/hr@10", "valid/ndcg@10"]
+    losses = [(e.step, e.value) for e in events.Scalars("train/loss")]
+    assert losses == [(c["epoch"], pytest.approx(c["loss"])) for c in metrics["curve"]]
