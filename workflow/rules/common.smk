@@ -17,6 +17,11 @@ ADAPT_DIR = grid.RUN_DIRS["adapt"]
 BASELINE_DIR = grid.RUN_DIRS["baseline"]
 # only configured study names: results/tables/runs.md stays the runs table's
 STUDY_NAMES = "|".join(config["studies"]) or "(?!)"
+# the download rule makes data/raw/<name> only for datasets whose source is download (a raw folder is never replaced)
+DOWNLOADED = (
+    "|".join(n for n, d in config["datasets"].items() if d["source"] == "download")
+    or "(?!)"
+)
 
 
 wildcard_constraints:
@@ -41,11 +46,23 @@ def dataset_format(wildcards):
 
 
 def raw_dir(wildcards):
-    """The raw files of a dataset: generated synthetic data or the configured folder."""
+    """The raw files of a dataset: generated synthetic data, the downloaded release, or the configured folder."""
     settings = dataset_config(wildcards)
     if settings["source"] == "synthetic":
         return f"data/synthetic/{wildcards.dataset}"
+    if settings["source"] == "download":  # rule download makes it
+        return f"data/raw/{wildcards.dataset}"
     return settings["raw_dir"]
+
+
+def download_settings(wildcards):
+    """The download block of a `source: download` dataset."""
+    return dataset_config(wildcards)["download"]
+
+
+def recommend_settings(wildcards):
+    """k and history of the recommend rule."""
+    return config["recommend"]
 
 
 def synthetic_settings(wildcards):
