@@ -48,7 +48,7 @@ def cluster(tmp_path_factory) -> dict[str, str]:
 
 def snakemake(workdir: Path, env: dict[str, str], *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """Snakemake on the smoke target in `workdir`."""
-    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args, *SMOKE], cwd=REPO, env=env,
+    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args, "--", *SMOKE], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -65,7 +65,7 @@ def test_smoke_target_on_slurm_matches_a_local_run_and_a_cancelled_job_is_retrie
 
     # scancel the split job as soon as SLURM runs it: the profile's retry reruns it, Snakemake finishes
     (tmp_path / "slurm" / OUTPUTS[-1]).unlink()
-    with subprocess.Popen([*SNAKEMAKE, "--directory", str(tmp_path / "slurm"), *ON_SLURM, *SMOKE], cwd=REPO,
+    with subprocess.Popen([*SNAKEMAKE, "--directory", str(tmp_path / "slurm"), *ON_SLURM, "--", *SMOKE], cwd=REPO,
                           env=cluster, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         deadline = time.monotonic() + 300
         while True:
