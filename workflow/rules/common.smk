@@ -1,6 +1,7 @@
 """Helpers shared by the rules: config validation, wildcard constraints, per-dataset inputs and settings."""
 
 import sys
+from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
@@ -135,9 +136,9 @@ def encoder_config(wildcards):
     return grid.canonical(config["encoders"][wildcards.encoder])
 
 
-def random_encoder_fields(wildcards):
-    """ViTConfig fields of a randomly initialised image encoder."""
-    return encoder_config(wildcards)["random_init"]
+def random_encoder_spec(wildcards):
+    """Kind, config fields (and tokenizer) of a randomly initialised encoder."""
+    return encoder_config(wildcards)
 
 
 def tokenizer_location(wildcards):
@@ -145,7 +146,7 @@ def tokenizer_location(wildcards):
     spec = encoder_config(wildcards)
     if spec["kind"] != "text":
         raise ValueError(f"encoders.{wildcards.encoder} is not a text encoder")
-    return spec["path"]
+    return spec.get("tokenizer") or spec["path"]
 
 
 def data_targets(wildcards):
@@ -275,9 +276,30 @@ def method_kinds(wildcards):
 
 def encoder_modalities(wildcards):
     """What each encoder's items are made of (its kind: text, image, multimodal, id)."""
-    return grid.canonical({name: spec["kind"] for name, spec in config["encoders"].items()})
+    return grid.canonical(
+        {name: spec["kind"] for name, spec in config["encoders"].items()}
+    )
 
 
 def study_targets(wildcards):
     """The table or figure of every study."""
     return grid.study_outputs(config)
+
+
+def summary_experiments(wildcards):
+    """The experiments whose findings the summary tests."""
+    return grid.canonical(config["experiments"])
+
+
+def summary_methods(wildcards):
+    """The method entries (kind and fields) the summary reads."""
+    return grid.canonical(config["methods"])
+
+
+def write_run_json(path, run, log_path):
+    """Write a run's run.json (the trainer's only input) atomically, and say so in the rule's log."""
+    from transrec.io import write_json
+
+    write_json(path, run)
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(log_path).write_text(f"wrote {path}\n", encoding="utf-8")

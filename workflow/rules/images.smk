@@ -58,7 +58,7 @@ rule make_random_encoder:
         mem_mb=2000,
         runtime=10,
     params:
-        fields=random_encoder_fields,
+        spec=random_encoder_spec,
         seed=config.get("seed", 42),
     script:
         "../scripts/make_random_encoder.py"

@@ -98,3 +98,27 @@ rule plot_study_figure:
         modalities=encoder_modalities,
     script:
         "../scripts/plot_study_figure.py"
+
+
+rule make_summary:
+    input:
+        metrics=all_metrics,
+    output:
+        out_md=report(
+            "results/tables/summary.md",
+            caption="../report/summary.rst",
+            category="Runs",
+        ),
+    log:
+        "logs/make_summary/summary.log",
+    conda:
+        "../../envs/plots.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        experiments=summary_experiments,
+        methods=summary_methods,
+    script:
+        "../scripts/make_summary.py"

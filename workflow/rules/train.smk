@@ -6,16 +6,14 @@ rule write_pretrain_config:
         run=f"{PRETRAIN_DIR}/run.json",
     log:
         "logs/write_run_config/pretrain_{dataset}_{encoder}_{objective}_{seed}.log",
-    conda:
-        "../../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
     params:
         run=pretrain_run_config,
-    script:
-        "../scripts/write_run_config.py"
+    run:
+        write_run_json(output.run, params.run, log[0])
 
 
 rule write_adapt_config:
@@ -23,16 +21,14 @@ rule write_adapt_config:
         run=f"{ADAPT_DIR}/run.json",
     log:
         "logs/write_run_config/adapt_{dataset}_{encoder}_{objective}_{method}_{start}_{seed}.log",
-    conda:
-        "../../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
     params:
         run=adapt_run_config,
-    script:
-        "../scripts/write_run_config.py"
+    run:
+        write_run_json(output.run, params.run, log[0])
 
 
 rule pretrain:

@@ -1,7 +1,10 @@
-"""Save a randomly initialised image encoder (no weights can be downloaded offline)."""
+"""Save a randomly initialised encoder (no weights can be downloaded offline)."""
 
 from transrec.logs import log_to_file
-from transrec.models.random_encoder import save_random_vit
+from transrec.models.random_encoder import save_random_encoder
 
 with log_to_file(snakemake.log[0]):
-    save_random_vit(snakemake.output[0], seed=snakemake.params.seed, **snakemake.params.fields)
+    spec = snakemake.params.spec
+    save_random_encoder(
+        snakemake.output[0], spec["kind"], seed=snakemake.params.seed, tokenizer=spec.get("tokenizer"), **spec["random_init"]
+    )

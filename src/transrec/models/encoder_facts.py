@@ -9,7 +9,7 @@ from typing import Any
 
 from transrec.models.hub import PACKAGE_PREFIX, resolve_model_path
 
-VIT_DEFAULTS = {"num_hidden_layers": 12, "hidden_size": 768}  # transformers' ViTConfig defaults
+VIT_DEFAULTS = {"num_hidden_layers": 12, "hidden_size": 768}  # transformers' ViTConfig (and BertConfig) defaults
 HUB_TIMEOUT_S = "10"  # a typo'd or unreachable hub id fails in seconds, not after a minute of retries
 
 
@@ -20,7 +20,10 @@ def encoder_facts(spec: dict[str, Any], where: str) -> dict[str, Any]:
         return {"kind": "id", "model_type": "id", "num_hidden_layers": 0, "hidden_size": 0}
     if "random_init" in spec:
         fields = {**VIT_DEFAULTS, **spec["random_init"]}
-        return {"kind": kind, "model_type": "vit", "num_hidden_layers": int(fields["num_hidden_layers"]),
+        if kind == "text" and not spec.get("tokenizer"):
+            raise ValueError(f"{where}.tokenizer: a random-init text encoder needs a tokenizer (e.g. package:...)")
+        return {"kind": kind, "model_type": "bert" if kind == "text" else "vit",
+                "num_hidden_layers": int(fields["num_hidden_layers"]),
                 "hidden_size": int(fields["hidden_size"])}
     config = _read_config(spec["path"], f"{where}.path")
     facts = {"kind": kind, "model_type": config.get("model_type"),

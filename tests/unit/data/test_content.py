@@ -115,3 +115,13 @@ def test_build_content_dispatches_and_checks_the_item_count(token_npz, image_lmd
     pl.DataFrame({"item_idx": [1, 3], "item_id": ["A1", "C3"]}).write_parquet(gap)
     with pytest.raises(ValueError, match="not 1..2"):
         build_content("id", None, gap)
+
+
+def test_a_small_catalogue_is_decoded_once_and_gives_the_same_pixels(image_lmdb, items_parquet):
+    cached = ImageContent(image_lmdb, items_parquet, MEAN, STD, size=32)
+    per_batch = ImageContent(image_lmdb, items_parquet, MEAN, STD, size=32)
+    per_batch.cache_bytes = 0  # too small for any catalogue: decode every batch
+    idx = torch.tensor([2, 1, 2])
+    assert torch.equal(cached(idx)["pixel_values"], per_batch(idx)["pixel_values"])
+    assert cached._decoded is not None and per_batch._decoded is None
+    assert cached._decoded.dtype == torch.uint8 and cached._decoded.shape[0] == cached.num_items + 1

@@ -50,3 +50,16 @@ def test_many_runs_and_no_runs_still_plot(tmp_path):
     plot_learning_curves(paths, tmp_path / "many.png", tmp_path / "many.pdf")
     plot_learning_curves([], tmp_path / "none.png", tmp_path / "none.pdf")
     assert (tmp_path / "many.png").exists() and (tmp_path / "none.pdf").exists()
+
+
+def test_learning_curves_are_small_multiples_one_panel_per_experiment(tmp_path):
+    from transrec.studies.figures import curve_panels
+
+    runs = [{"stage": "adapt", "dataset": d, "encoder": "bert", "objective": "inbatch", "method": m, "start": "x",
+             "seed": 1} for d in ("adressa", "amazon") for m in ("fta", "lora")]
+    runs.append({"stage": "pretrain", "dataset": "mind", "encoder": "bert", "objective": "inbatch", "method": "fta",
+                 "start": "none", "seed": 1})
+    panels = curve_panels(runs)
+    assert list(panels.values()) == [[0, 1], [2, 3], [4]]
+    assert list(panels) == ["adapt / adressa / bert / inbatch", "adapt / amazon / bert / inbatch",
+                            "pretrain / mind / bert / inbatch"]
