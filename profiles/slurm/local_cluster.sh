@@ -45,8 +45,11 @@ JobCompType=jobcomp/none
 NodeName=$node CPUs=$cpus RealMemory=$memory State=UNKNOWN
 PartitionName=local Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
-# job steps (srun inside sbatch) look for the default path, whatever SLURM_CONF says: link it there if free
-[[ -e /etc/slurm/slurm.conf ]] || { mkdir -p /etc/slurm && ln -s "$conf" /etc/slurm/slurm.conf; }
+# job steps (srun inside sbatch) look for the default path, whatever SLURM_CONF says: link it there unless the
+# machine has a configuration of its own (a link is one of ours, maybe left by an earlier cluster)
+if [[ -L /etc/slurm/slurm.conf || ! -e /etc/slurm/slurm.conf ]]; then
+    mkdir -p /etc/slurm && ln -sfn "$conf" /etc/slurm/slurm.conf
+fi
 if ! pgrep -x munged >/dev/null; then
     mkdir -p /run/munge && chown munge:munge /run/munge 2>/dev/null || true
     runuser -u munge -- /usr/sbin/munged 2>/dev/null || /usr/sbin/munged --force
