@@ -48,8 +48,10 @@ def snakemake(workdir: Path, config: Path, *args: str, kill_at: str | None = Non
 
 
 def default_config() -> dict:
-    """The embedded default config without its studies (they name experiments the tests replace), to trim."""
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    """The smoke config (default + config/smoke.yaml) without its studies (they name experiments the tests replace)."""
+    from conftest import smoke_config
+
+    config = smoke_config()
     config.pop("studies", None)
     return config
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import smoke_config
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
@@ -90,11 +91,14 @@ def test_bad_config_key_fails_before_any_job_naming_the_key(tmp_path):
     assert "max_length" in proc.stdout + proc.stderr
 
 
+SMOKE = ("--configfile", str(REPO / "config/config.yaml"), str(REPO / "config/smoke.yaml"))
+
+
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory):
-    """The whole embedded default, run once in a fresh directory."""
+    """The whole default DAG at smoke size (config/smoke.yaml: tiny data, capped runs), run once in a fresh directory."""
     workdir = tmp_path_factory.mktemp("default_run")
-    snakemake(workdir, "--cores", "2")
+    snakemake(workdir, "--cores", "2", *SMOKE)
     return workdir
 
 
@@ -110,8 +114,8 @@ def test_default_run_ends_in_table_and_figure(default_run):
 
 @pytest.mark.slow
 def test_default_run_is_complete_and_a_method_edit_reruns_only_its_runs(default_run, tmp_path):
-    assert "Nothing to be done" in snakemake(default_run, "-n", "--cores", "2").stdout
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    assert "Nothing to be done" in snakemake(default_run, "-n", "--cores", "2", *SMOKE).stdout
+    config = smoke_config()
     config["methods"]["ftn_top1"]["n"] = 2
     edited = tmp_path / "edited.yaml"
     edited.write_text(yaml.safe_dump(config))
@@ -131,7 +135,7 @@ def test_default_run_is_complete_and_a_method_edit_reruns_only_its_runs(default_
 def test_default_run_builds_every_study_table_and_figure(default_run):
     import polars as pl
 
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config = smoke_config()
     assert config["studies"], "the embedded default has studies"
     for name, study in config["studies"].items():
         if "figure" in study:
@@ -155,6 +159,6 @@ def test_default_run_builds_every_study_table_and_figure(default_run):
 
 @pytest.mark.slow
 def test_report_bundles_the_studies(default_run):
-    snakemake(default_run, "--report", "results/report.html")
+    snakemake(default_run, "--report", "results/report.html", *SMOKE)
     html = (default_run / "results/report.html").read_text(errors="replace")
     assert "Studies" in html and "a4r_table2" in html

@@ -20,29 +20,29 @@ def test_default_experiments_expand_to_pretrain_then_adapt_runs(config):
     runs = grid.expand_runs(config)
     pretrain = [r for r in runs if r.stage == "pretrain"]
     adapt = [r for r in runs if r.stage == "adapt"]
-    assert {("mind", "minilm"), ("hm", "vit_tiny")} <= {(r.dataset, r.encoder) for r in pretrain}
-    text = {(r.method, r.start) for r in adapt if r.dataset == "adressa" and r.encoder == "minilm"}
+    assert {("mind", "bert_small"), ("hm", "vit_tiny")} <= {(r.dataset, r.encoder) for r in pretrain}
+    text = {(r.method, r.start) for r in adapt if r.dataset == "adressa" and r.encoder == "bert_small"}
     assert {("fta", "mind"), ("ftn_top1", "mind"), ("frozen", "mind"), ("fta", "nopt")} <= text
     assert len(set(runs)) == len(runs)
 
 
 def test_run_paths_follow_the_documented_layout(config):
-    run = grid.Run("adapt", "adressa", "minilm", "sasrec", "frozen", "mind", 42)
-    assert run.out_dir == "results/runs/adapt/adressa/minilm/sasrec/frozen/mind/42"
-    source = grid.Run("pretrain", "mind", "minilm", "sasrec", "fta", "nopt", 42)
-    assert source.out_dir == "results/runs/pretrain/mind/minilm/sasrec/42"
+    run = grid.Run("adapt", "adressa", "bert_small", "sasrec", "frozen", "mind", 42)
+    assert run.out_dir == "results/runs/adapt/adressa/bert_small/sasrec/frozen/mind/42"
+    source = grid.Run("pretrain", "mind", "bert_small", "sasrec", "fta", "nopt", 42)
+    assert source.out_dir == "results/runs/pretrain/mind/bert_small/sasrec/42"
 
 
 def test_adapt_run_config_starts_from_the_source_checkpoint(config):
-    run = grid.Run("adapt", "adressa", "minilm", "sasrec", "frozen", "mind", 42)
+    run = grid.Run("adapt", "adressa", "bert_small", "sasrec", "frozen", "mind", 42)
     rc = grid.run_config(config, run)
-    assert rc["init_checkpoint"] == "results/runs/pretrain/mind/minilm/sasrec/42/best.pt"
+    assert rc["init_checkpoint"] == "results/runs/pretrain/mind/bert_small/sasrec/42/best.pt"
     assert rc["method"] == {"kind": "frozen"}
     assert rc["also_train"] == ["dtl", "user_encoder"]
-    assert rc["optim"]["lr"]["item_encoder"] == pytest.approx(5e-5)
-    assert rc["train"]["batch_size"] == config["modalities"]["text"]["batch_size"]["adapt"]
-    assert rc["model"]["max_len"] == 20
-    assert rc["data"]["content"] == {"kind": "text", "path": "results/tokens/adressa/minilm.npz"}
+    assert rc["optim"]["lr"]["item_encoder"] == pytest.approx(config["modalities"]["text"]["lr"]["item_encoder"])
+    assert rc["train"]["batch_size"] == config["train"]["batch_size"]["adapt"]
+    assert rc["model"]["max_len"] == config["datasets"]["adressa"]["max_len"]
+    assert rc["data"]["content"] == {"kind": "text", "path": "results/tokens/adressa/bert_small.npz"}
 
 
 def test_pretrain_trains_everything_and_nopt_has_no_checkpoint(config):
@@ -86,7 +86,7 @@ def test_schema_rejects_unknown_key_and_wrong_type(config, repo_root):
 
 def test_run_config_does_not_depend_on_config_key_order(config):
     """Snakemake compares params by value and order: reordering a config file must not rerun anything."""
-    run = grid.Run("adapt", "adressa", "minilm", "sasrec", "frozen", "mind", 42)
+    run = grid.Run("adapt", "adressa", "bert_small", "sasrec", "frozen", "mind", 42)
     reordered = yaml.safe_load(yaml.safe_dump(config, sort_keys=True))
     reordered["modalities"]["text"]["lr"] = dict(reversed(list(config["modalities"]["text"]["lr"].items())))
     assert repr(grid.run_config(reordered, run)) == repr(grid.run_config(config, run))
@@ -117,20 +117,20 @@ def test_target_only_experiment_trains_from_scratch_and_pretrains_nothing(config
 def test_hyper_parameters_layer_train_modality_objective_encoder_method(config):
     cfg = copy.deepcopy(config)
     cfg["objectives"]["strong"] = {"loss": "inbatch", "hparams": {"batch_size": {"adapt": 128}, "epochs": 7}}
-    cfg["encoders"]["minilm"]["hparams"] = {"lr": {"dtl": 3e-3}, "epochs": 9}
+    cfg["encoders"]["bert_small"]["hparams"] = {"lr": {"dtl": 3e-3}, "epochs": 9}
     cfg["methods"]["frozen"]["hparams"] = {"lr": {"user_encoder": 2e-3}, "dropout": 0.3}
     cfg["experiments"]["text"]["objectives"] = ["strong"]
     cfg = grid.resolve_config(cfg)
-    rc = grid.run_config(cfg, grid.Run("adapt", "adressa", "minilm", "strong", "frozen", "mind", 42))
+    rc = grid.run_config(cfg, grid.Run("adapt", "adressa", "bert_small", "strong", "frozen", "mind", 42))
     assert rc["objective"] == "inbatch" and rc["name"]["objective"] == "strong"
     assert rc["train"]["batch_size"] == 128 and rc["train"]["epochs"] == 9  # encoder layer beats objective layer
     assert rc["optim"]["lr"] == {**config["train"]["lr"], **config["modalities"]["text"]["lr"], "dtl": 3e-3,
                                  "user_encoder": 2e-3}
     assert rc["model"]["dropout"] == 0.3
-    other = grid.run_config(cfg, grid.Run("adapt", "adressa", "minilm", "strong", "fta", "mind", 42))
+    other = grid.run_config(cfg, grid.Run("adapt", "adressa", "bert_small", "strong", "fta", "mind", 42))
     assert other["model"]["dropout"] == config["model"]["dropout"]  # only the method it names changes
-    pre = grid.run_config(cfg, grid.Run("pretrain", "mind", "minilm", "strong", "fta", "nopt", 42))
-    assert pre["train"]["batch_size"] == config["modalities"]["text"]["batch_size"]["pretrain"]
+    pre = grid.run_config(cfg, grid.Run("pretrain", "mind", "bert_small", "strong", "fta", "nopt", 42))
+    assert pre["train"]["batch_size"] == config["train"]["batch_size"]["pretrain"]
 
 
 def test_defaults_come_from_the_schema_only(repo_root):

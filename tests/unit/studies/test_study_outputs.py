@@ -101,12 +101,12 @@ def test_study_expansion_shares_runs_and_adds_pretraining(repo_root):
     config = grid.resolve_config(config)
     runs = grid.study_runs(config, "scaling")
     assert len(runs) == 2 * 2 * 3  # seeds x target fractions x (two source fractions + NoPT)
-    assert grid.Run("adapt", "adressa@0.25", "minilm", "inbatch", "fta", "mind@0.5", 2) in runs
+    assert grid.Run("adapt", "adressa@0.25", "bert_small", "inbatch", "fta", "mind@0.5", 2) in runs
     assert set(grid.study_runs(config, "again")) <= set(runs)  # shared runs train once
     everything = grid.expand_runs(config)
-    assert grid.Run("pretrain", "mind@0.5", "minilm", "inbatch", "fta", "nopt", 1) in everything
-    rc = grid.run_config(config, grid.Run("adapt", "adressa@0.25", "minilm", "inbatch", "fta", "mind@0.5", 2))
+    assert grid.Run("pretrain", "mind@0.5", "bert_small", "inbatch", "fta", "nopt", 1) in everything
+    rc = grid.run_config(config, grid.Run("adapt", "adressa@0.25", "bert_small", "inbatch", "fta", "mind@0.5", 2))
     assert rc["data"]["split"] == "results/subsample/adressa/0.25/split.parquet"
     assert rc["data"]["items"] == "results/sequences/adressa/items.parquet"
-    assert rc["init_checkpoint"] == "results/runs/pretrain/mind@0.5/minilm/inbatch/2/best.pt"
+    assert rc["init_checkpoint"] == "results/runs/pretrain/mind@0.5/bert_small/inbatch/2/best.pt"
     assert grid.study_outputs(config) == ["results/figures/scaling.png", "results/tables/again.md"]
