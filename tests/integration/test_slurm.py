@@ -18,6 +18,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = REPO / "profiles" / "slurm" / "local_cluster.sh"
 SMOKE = ["results/split/mind/split.parquet"]  # synthetic MIND: generate, ingest, sequences, split (4 jobs)
+CONFIG = ["--configfile", str(REPO / "config" / "config.yaml"), str(REPO / "config" / "smoke.yaml")]  # tiny data
 OUTPUTS = ["results/ingest/mind/items.parquet", "results/ingest/mind/interactions.parquet",
            "results/sequences/mind/sequences.parquet", "results/split/mind/split.parquet"]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
@@ -48,7 +49,7 @@ def cluster(tmp_path_factory) -> dict[str, str]:
 
 def snakemake(workdir: Path, env: dict[str, str], *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """Snakemake on the smoke target in `workdir`."""
-    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args, "--", *SMOKE], cwd=REPO, env=env,
+    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *CONFIG, *args, "--", *SMOKE], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -65,8 +66,9 @@ def test_smoke_target_on_slurm_matches_a_local_run_and_a_cancelled_job_is_retrie
 
     # scancel the split job as soon as SLURM runs it: the profile's retry reruns it, Snakemake finishes
     (tmp_path / "slurm" / OUTPUTS[-1]).unlink()
-    with subprocess.Popen([*SNAKEMAKE, "--directory", str(tmp_path / "slurm"), *ON_SLURM, "--", *SMOKE], cwd=REPO,
-                          env=cluster, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+    command = [*SNAKEMAKE, "--directory", str(tmp_path / "slurm"), *CONFIG, *ON_SLURM, "--", *SMOKE]
+    with subprocess.Popen(command, cwd=REPO, env=cluster, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as proc:
         deadline = time.monotonic() + 300
         while True:
             jobs = subprocess.run(["squeue", "-h", "-o", "%i"], env=cluster, capture_output=True, text=True).stdout

@@ -86,13 +86,3 @@ def test_only_a_leading_bom_is_skipped(tmp_path):
         assert handle.read() == b"ab"
     assert not has_bom(path)
 
-
-def test_guessed_counts_empty_tokens_and_titles(tmp_path):
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    (raw / "items.tsv").write_text("A\tfirst\nB\n")
-    (raw / "users.tsv").write_text("u1\tA  B\n")  # two spaces: one empty token
-    out = run("released", raw, tmp_path / "out")
-    assert out.report["counts"]["empty_item_tokens"] == 1
-    assert out.report["guessed"]["items_without_title"] == 1
-    assert out.sequence("u1") == [("A", 0), ("B", 2)]
