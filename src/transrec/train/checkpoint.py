@@ -120,7 +120,7 @@ def load(path: str | os.PathLike) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise
-    except (RuntimeError, EOFError, ValueError, OSError, pickle.UnpicklingError) as error:
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:  # OSError (permissions) as is
         raise DamagedCheckpointError(
             f"{path} is not a readable checkpoint (truncated or damaged: {type(error).__name__}: {error}); "
             "delete it and rerun the job that writes it"
