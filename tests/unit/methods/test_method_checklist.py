@@ -9,7 +9,7 @@ import copy
 import pytest
 import torch
 from method_checks import assert_checkpoint_reapplies, assert_only_returned_move, assert_same, zeroed_up_projections
-from transformers import BertConfig, BertModel, ViTConfig, ViTMAEConfig, ViTMAEModel, ViTModel
+from transformers import BertConfig, BertModel, ViTConfig, ViTImageProcessor, ViTMAEConfig, ViTMAEModel, ViTModel
 
 from transrec.methods.base import build_method, prepare_trainable
 from transrec.models.blocks import bottleneck_parameter_count, phm_parameter_count
@@ -48,6 +48,8 @@ def bases(tmp_path_factory) -> dict[str, TransRec]:
     ):
         path = tmp_path_factory.mktemp(name)
         backbone.save_pretrained(path)
+        if kind == "image":  # an image encoder needs its processor's mean/std (a missing one stops the build)
+            ViTImageProcessor().save_pretrained(path)
         made[name] = TransRec(build_item_encoder(kind, str(path), D, 9), SASRec(d_model=D, max_len=L, n_blocks=USER_BLOCKS))
     return made
 
