@@ -168,7 +168,7 @@ def test_best_checkpoint_initialises_an_adapt_run(tmp_path):
         train(RunConfig.from_dict({**adapt, "init_checkpoint": str(tmp_path / "bad.pt"), "out_dir": str(tmp_path / "bad")}))
 
 
-@pytest.mark.parametrize("objective", ["cpc", "inbatch"])
+@pytest.mark.parametrize("objective", ["cpc", "inbatch", "inbatch_slots"])
 def test_other_objectives_train(tmp_path, objective):
     run = tiny_run(tmp_path, objective=objective, train={"epochs": 2, "batch_size": 4, "threads": 1})
     metrics = train(RunConfig.from_dict(run))
