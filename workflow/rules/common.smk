@@ -1,7 +1,6 @@
 """Helpers shared by the rules: config validation, wildcard constraints, per-dataset inputs and settings."""
 
 import sys
-from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
@@ -295,11 +294,3 @@ def summary_methods(wildcards):
     """The method entries (kind and fields) the summary reads."""
     return grid.canonical(config["methods"])
 
-
-def write_run_json(path, run, log_path):
-    """Write a run's run.json (the trainer's only input) atomically, and say so in the rule's log."""
-    from transrec.io import write_json
-
-    write_json(path, run)
-    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(log_path).write_text(f"wrote {path}\n", encoding="utf-8")

@@ -12,8 +12,10 @@ rule write_pretrain_config:
         runtime=5,
     params:
         run=pretrain_run_config,
-    run:
-        write_run_json(output.run, params.run, log[0])
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/write_run_config.py"
 
 
 rule write_adapt_config:
@@ -27,8 +29,10 @@ rule write_adapt_config:
         runtime=5,
     params:
         run=adapt_run_config,
-    run:
-        write_run_json(output.run, params.run, log[0])
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/write_run_config.py"
 
 
 rule pretrain:
