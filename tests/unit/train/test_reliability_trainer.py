@@ -141,3 +141,15 @@ def test_gpus_asked_versus_present(device, world, local, cuda, message):
     else:
         with pytest.raises(RuntimeError, match=message):
             check_devices(device, world, local, cuda)
+
+
+def test_setup_stops_four_processes_on_a_host_without_gpus(monkeypatch):
+    from transrec.train import distributed
+
+    monkeypatch.setattr(distributed.torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(distributed.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(RuntimeError, match=r"train.gpus is 4 .* 0 CUDA device"):
+        distributed.setup("auto")  # before any process group is joined
