@@ -106,8 +106,8 @@ def write_adressa(
     read_time = spread_times(world, rng, START, 7 * DAY)
     first_read = np.full(world.n_items, START + 3 * DAY, dtype=np.int64)
     np.minimum.at(first_read, world.items, read_time)
-    titles = content_titles(rng, key_words(content, "news", norwegian_vocabulary()), NORWEGIAN_COMMON, (4, 9))
-    english = content_titles(rng, key_words(content, "news"), ENGLISH_COMMON, (4, 9))
+    titles = content_titles(rng, key_words(content, "news", norwegian_vocabulary()), NORWEGIAN_COMMON, (3, 6))
+    english = content_titles(rng, key_words(content, "news"), ENGLISH_COMMON, (3, 6))
     write_lines(out_dir / ENGLISH_TITLES, (f"{a}\t{t}" for a, t in zip(article_ids, english)))
     heads = _article_heads(rng, world, titles, article_ids, first_read)
 

@@ -77,7 +77,7 @@ def write_amazon(
     vocab = [c[4].split() for c in FASHION_CATEGORIES]
     categories = np.concatenate([world.item_category, rng.integers(0, world.n_categories, n_extra)])
     words = [w + [COLOURS[k][1].lower()] for w, k in zip(key_words(content, "fashion"), content.colour.tolist())]
-    titles = content_titles(rng, words, FASHION_COMMON, (4, 8))  # content words + colour name
+    titles = content_titles(rng, words, FASHION_COMMON, (3, 6))  # content words + colour name
     titles += make_titles(rng, categories[n_items:], vocab, FASHION_COMMON, (3, 8), topical=0.7)  # metadata only
 
     user = world.user_of_row()

@@ -53,7 +53,7 @@ def _entities(rng: np.random.Generator, text: str, share: float = 0.65) -> str:
 def _news_rows(rng: np.random.Generator, world: World, content: Content, news_ids: list[str]) -> list[str]:
     """One news.tsv line per item (NewsID, Category, SubCategory, Title, Abstract, URL, Title/AbstractEntities)."""
     vocab = [words.split() for _, _, words in MIND_CATEGORIES]
-    titles = content_titles(rng, key_words(content, "news"), ENGLISH_COMMON, (5, 11))
+    titles = content_titles(rng, key_words(content, "news"), ENGLISH_COMMON, (3, 7))
     abstracts = make_titles(rng, world.item_category, vocab, ENGLISH_COMMON, (12, 30), topical=0.4)
     urls = random_strings(rng, world.n_items, 5, UPPER + LOWER[10:], "https://assets.msn.com/labs/mind/AA")
     sub = rng.integers(0, 1 << 30, world.n_items)

@@ -1,0 +1,55 @@
+"""summary.md: each paper finding tested on hand-made runs, with the verdict the numbers imply."""
+
+import json
+
+from transrec.studies.summary import write_summary
+
+EXPERIMENTS = {
+    "text": {"source": "mind", "target": "adressa", "encoder": "bert", "objectives": ["inbatch"],
+             "methods": ["fta", "houlsby", "lora", "bitfit"], "nopt_methods": ["fta"]},
+    "mm": {"target": "adressa", "encoder": "mm", "objectives": ["inbatch"], "methods": ["fta", "iisan_cached"]},
+}
+METHODS = {"fta": {"kind": "fta"}, "houlsby": {"kind": "houlsby"}, "lora": {"kind": "lora"},
+           "bitfit": {"kind": "bitfit"}, "iisan_cached": {"kind": "iisan", "cached": True}}
+
+
+def _run(root, stage, encoder, method, start, seed, hr, seconds=1.0):
+    run = {"dataset": "adressa", "encoder": encoder, "objective": "inbatch" if stage == "adapt" else "none",
+           "method": method, "start": start, "seed": seed, "stage": stage}
+    path = root / f"{stage}_{encoder}_{method}_{start}_{seed}" / "metrics.json"
+    path.parent.mkdir(parents=True)
+    curve = [] if stage == "baseline" else [{"epoch": 1, "loss": 1.0, "valid": {"ndcg@10": 1.0, "hr@10": 2.0},
+                                             "train_seconds": seconds, "eval_seconds": 0.1}]
+    path.write_text(json.dumps({"run": run, "best_epoch": 1 if curve else None, "curve": curve, "valid": {},
+                                "test": {"hr@10": hr, "ndcg@10": hr / 2}, "repeat_share": {},
+                                "seconds_per_epoch": seconds if curve else None}))
+    return path
+
+
+def test_findings_and_verdicts(tmp_path):
+    paths = []
+    for seed, jitter in ((1, 0.0), (2, 0.2)):
+        paths += [
+            _run(tmp_path, "adapt", "bert", "fta", "mind", seed, 10.0 + jitter, seconds=40.0),
+            _run(tmp_path, "adapt", "bert", "fta", "nopt", seed, 7.0 + jitter),
+            _run(tmp_path, "adapt", "bert", "houlsby", "mind", seed, 9.5 + jitter),
+            _run(tmp_path, "adapt", "bert", "lora", "mind", seed, 8.0 + jitter),
+            _run(tmp_path, "adapt", "bert", "bitfit", "mind", seed, 9.9 + jitter),  # above Houlsby: a "no"
+            _run(tmp_path, "adapt", "mm", "fta", "nopt", seed, 6.0, seconds=30.0),
+            _run(tmp_path, "adapt", "mm", "iisan_cached", "nopt", seed, 6.5, seconds=1.0),
+            _run(tmp_path, "baseline", "none", "popularity", "nopt", seed, 6.2),
+        ]
+    out = tmp_path / "summary.md"
+    findings = {f.claim.split(" — ")[0]: f for f in write_summary(paths, EXPERIMENTS, METHODS, out)}
+    assert findings["Pre-training on the source helps: FTA from mind beats FTA from scratch (NoPT)"].verdict == "yes"
+    assert "10.10 ± 0.14 (n=2) vs 7.10 ± 0.14 (n=2)" in findings[
+        "Pre-training on the source helps: FTA from mind beats FTA from scratch (NoPT)"].evidence
+    assert findings["Houlsby adapters come close to full fine-tuning (>= 90% of FTA's HR@10)"].verdict == "yes"
+    rivals = findings["Houlsby beats the other parameter-efficient methods (LoRA, prompt, LN, BitFit)"]
+    assert rivals.verdict == "no" and "bitfit 10.00" in rivals.evidence
+    assert findings["Cached IISAN trains at least 20x faster per epoch than FTA"].verdict == "yes"  # 30x
+    assert findings["Cached IISAN is as accurate as FTA (IISAN table 3/7)"].verdict == "yes"
+    popularity = findings["Every trained model beats popularity on adressa"]
+    assert popularity.verdict == "no" and "fta (mm) 6.00" in popularity.evidence  # 6.0 <= 6.2
+    text = out.read_text()
+    assert text.startswith("# What this run shows") and "| finding | this run | reproduced |" in text
