@@ -49,17 +49,3 @@ def paper_hub_cache(tmp_path_factory, monkeypatch) -> Path:
     return cache
 
 
-def merged(base: dict, overlay: dict) -> dict:
-    """`base` with `overlay` merged in key by key (nested dicts merge), as Snakemake merges several --configfile."""
-    out = dict(base)
-    for key, value in overlay.items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
-def smoke_config() -> dict:
-    """The embedded default with config/smoke.yaml on top: the whole DAG, tiny data, capped runs (minutes)."""
-    import yaml
-
-    base = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
-    return merged(base, yaml.safe_load((REPO_ROOT / "config" / "smoke.yaml").read_text()))

@@ -29,3 +29,20 @@ def check_config_file(path: str | os.PathLike) -> None:
         raise ConfigSyntaxError(f"{path}:{mark.line + 1}:{mark.column + 1}: not valid YAML: {problem}{hint}") from None
     except yaml.YAMLError as error:
         raise ConfigSyntaxError(f"{path}: not valid YAML: {error}") from None
+
+
+def load_config_files(*paths: str | os.PathLike) -> dict:
+    """The config of several YAML files merged in order, nested mappings key by key (as `snakemake --configfile a b`)."""
+    config: dict = {}
+    for path in paths:
+        check_config_file(path)
+        config = merge_config(config, yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
+    return config
+
+
+def merge_config(base: dict, overlay: dict) -> dict:
+    """`base` with `overlay` merged in: nested mappings merge key by key, anything else is replaced."""
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = merge_config(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out

@@ -22,6 +22,8 @@ import polars as pl
 import pytest
 import yaml
 
+from transrec.config_file import load_config_files
+
 from transrec.data import images
 from transrec.data.ingest import ingest
 from transrec.io import DiskFullError
@@ -49,9 +51,7 @@ def snakemake(workdir: Path, config: Path, *args: str, kill_at: str | None = Non
 
 def default_config() -> dict:
     """The smoke config (default + config/smoke.yaml) without its studies (they name experiments the tests replace)."""
-    from conftest import smoke_config
-
-    config = smoke_config()
+    config = load_config_files(REPO / "config" / "config.yaml", REPO / "config" / "smoke.yaml")
     config.pop("studies", None)
     return config
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import smoke_config
+
+from transrec.config_file import load_config_files
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
@@ -115,7 +116,7 @@ def test_default_run_ends_in_table_and_figure(default_run):
 @pytest.mark.slow
 def test_default_run_is_complete_and_a_method_edit_reruns_only_its_runs(default_run, tmp_path):
     assert "Nothing to be done" in snakemake(default_run, "-n", "--cores", "2", *SMOKE).stdout
-    config = smoke_config()
+    config = load_config_files(REPO / "config" / "config.yaml", REPO / "config" / "smoke.yaml")
     config["methods"]["ftn_top1"]["n"] = 2
     edited = tmp_path / "edited.yaml"
     edited.write_text(yaml.safe_dump(config))
@@ -135,7 +136,7 @@ def test_default_run_is_complete_and_a_method_edit_reruns_only_its_runs(default_
 def test_default_run_builds_every_study_table_and_figure(default_run):
     import polars as pl
 
-    config = smoke_config()
+    config = load_config_files(REPO / "config" / "config.yaml", REPO / "config" / "smoke.yaml")
     assert config["studies"], "the embedded default has studies"
     for name, study in config["studies"].items():
         if "figure" in study:
