@@ -128,6 +128,7 @@ def test_default_run_is_complete_and_a_method_edit_reruns_only_its_runs(default_
     using = [name for name, study in config["studies"].items() if "ftn_top1" in study["methods"]]
     tables = sum("table" in config["studies"][name] for name in using)
     expected = {"write_adapt_config": len(runs), "adapt": len(runs), "make_table": 1, "plot_learning_curves": 1,
+                "make_summary": 1,
                 "all": 1, "make_study_table": tables, "plot_study_figure": len(using) - tables}
     assert jobs == {rule: n for rule, n in expected.items() if n}
 
