@@ -140,7 +140,7 @@ def popularity_findings(scores: pl.DataFrame, experiments: Mapping[str, Mapping[
             evidence += f", the weakest {worst['method']} ({worst['encoder']}, from {worst['start']}) {worst['hr']:.2f}"
         if len(below):
             evidence += "; at or below popularity: " + ", ".join(
-                f"{r['method']} ({r['encoder']}) {r['hr']:.2f}" for r in below.iter_rows(named=True))
+                f"{r['method']} ({r['encoder']}, from {r['start']}) {r['hr']:.2f}" for r in below.iter_rows(named=True))
         out.append(Finding(f"Every trained model beats popularity on {target}", evidence, _yes(len(below) == 0)))
     return out
 
