@@ -3,7 +3,8 @@
 python -m transrec.recommend <run dir | export folder> --out topk.parquet [--k 10] [--history full|test]
 python -m transrec.recommend <...> --ids N12 N40 N7            # one history, catalogue item ids, oldest first
 python -m transrec.recommend <...> --titles "red dress" "..."  # one history as raw titles (text models)
-python -m transrec.recommend <...> --items new_items.tsv ...   # add cold-start items (item_id<TAB>title) first
+python -m transrec.recommend <...> --items new_items.tsv ...   # add cold-start items first: item_id<TAB>title,
+                                                               # or item_id<TAB>title<TAB>image (image/multimodal runs)
 """
 
 from __future__ import annotations
@@ -31,20 +32,45 @@ def open_recommender(source: str | os.PathLike, base_dir: str | os.PathLike = ".
     return Recommender.from_pretrained(source)
 
 
-def read_new_items(path: str | os.PathLike) -> tuple[list[str], list[str]]:
-    """(item ids, titles) of a cold-start items file: `item_id<TAB>title` lines; a bad line raises naming it."""
-    ids, titles = [], []
+HEADERS = (["item_id", "title"], ["item_id", "title", "image"])
+
+
+def read_new_items(path: str | os.PathLike) -> tuple[list[str], list[str | None], list[str | None] | None]:
+    """(item ids, titles, image paths) of a cold-start items file; a bad line raises naming file and line.
+
+    Lines are `item_id<TAB>title` or `item_id<TAB>title<TAB>image` (an optional first line names those columns); an
+    image path is relative to the file's folder unless absolute. Of a 3-column line the title or the image may be
+    empty (None), not both. Image paths are None when no line gives a third column."""
+    ids: list[str] = []
+    titles: list[str | None] = []
+    images: list[str | None] = []
+    any_image = False
+    folder = Path(path).parent
     with open(path, encoding="utf-8", newline="") as handle:
         for line_no, row in enumerate(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
             if not row or not "".join(row).strip():
                 continue
-            if len(row) != 2 or not row[0].strip() or not row[1].strip():
-                raise ValueError(f"{path}, line {line_no}: expected `item_id<TAB>title`, got {row!r}")
-            ids.append(row[0].strip())
-            titles.append(row[1].strip())
+            cells = [cell.strip() for cell in row]
+            if not ids and [cell.lower() for cell in cells] in HEADERS:
+                continue  # the header line
+            two = len(cells) == 2 and cells[1]
+            three = len(cells) == 3 and (cells[1] or cells[2])
+            if not cells[0] or not (two or three):
+                raise ValueError(f"{path}, line {line_no}: expected `item_id<TAB>title` or "
+                                 f"`item_id<TAB>title<TAB>image`, got {row!r}")
+            image = None
+            if len(cells) == 3 and cells[2]:
+                image = Path(cells[2]).expanduser()
+                image = image if image.is_absolute() else folder / image
+                if not image.is_file():
+                    raise ValueError(f"{path}, line {line_no}: no image file at {image}")
+                any_image = True
+            ids.append(cells[0])
+            titles.append(cells[1] or None)
+            images.append(str(image) if image is not None else None)
     if not ids:
         raise ValueError(f"{path}: no items")
-    return ids, titles
+    return ids, titles, images if any_image else None
 
 
 def recommend(run_dir: str | os.PathLike, out: str | os.PathLike, *, k: int = 10, history: str = "full",
@@ -73,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="full: each user's last L items; test: the evaluation's test history")
     parser.add_argument("--ids", nargs="+", help="one history as catalogue item ids, oldest first")
     parser.add_argument("--titles", nargs="+", help="one history as raw titles, oldest first (text models)")
-    parser.add_argument("--items", help="cold-start items to add first: a tsv of item_id<TAB>title")
+    parser.add_argument("--items", help="cold-start items to add first: a tsv of item_id<TAB>title, or "
+                        "item_id<TAB>title<TAB>image (a path, relative to the tsv unless absolute)")
     parser.add_argument("--base-dir", default=".", help="the workflow's working directory (run.json's paths)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

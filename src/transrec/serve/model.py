@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ import polars as pl
 import torch
 from torch import Tensor
 
-from transrec.data.content import build_content, build_multimodal_content
+from transrec.data.content import (ImageContent, MultimodalContent, TextContent, build_content,
+                                   build_multimodal_content)
 from transrec.eval.ranking import compute_item_table
 from transrec.methods.base import build_method, prepare_trainable
 from transrec.models.transrec import TransRec
@@ -97,3 +99,76 @@ def tokenizer_of(token_cache: str | os.PathLike) -> tuple[str, int]:
     """(tokenizer location, max tokens) a title-token cache was built with."""
     with np.load(token_cache, allow_pickle=False) as data:
         return str(data["tokenizer"]), int(data["max_tokens"])
+
+
+# --- cold-start items: the training content classes over given inputs, encoded as catalogue_table encodes
+
+
+class GivenTokens(TextContent):
+    """TextContent over title tokens given here (M, T) rather than a token cache: batches trimmed as in training."""
+
+    def __init__(self, input_ids: Tensor, attention_mask: Tensor) -> None:  # noqa: D107  (no cache file to read)
+        pad = input_ids.new_zeros(1, input_ids.shape[1])  # row 0 = padding, as in the cache
+        self.input_ids = torch.cat([pad, input_ids.long()])
+        self.attention_mask = torch.cat([pad, attention_mask.long()])
+        columns = torch.arange(1, self.input_ids.shape[1] + 1)
+        self.lengths = (self.attention_mask.bool() * columns).amax(dim=1)
+        self.num_items = input_ids.shape[0]
+
+
+class GivenImages(ImageContent):
+    """ImageContent over image bytes given here rather than an LMDB store: decoded (decode_image), resized to the
+    encoder's size (BICUBIC) and normalised with its mean/std by ImageContent's own code."""
+
+    def __init__(self, images: list[bytes], mean: Any, std: Any, size: int) -> None:  # noqa: D107
+        self.lmdb_path = Path("<given images>")
+        self.size = size
+        self.item_ids = [None, *range(len(images))]
+        self.num_items = len(images)
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+        self._reader = dict(enumerate(images))  # what _decode_items reads in place of the store
+        self._decoded = None
+
+
+def image_bytes(image: Any, name: str) -> bytes:
+    """Bytes decode_image reads for an image file path or a PIL image: an RGB file's own bytes (what the store holds
+    for an RGB JPEG of its size), else its RGB (transparency on white, as the store build does) as lossless PNG.
+    An unreadable file raises naming `name` (the item) and the path."""
+    from PIL import Image
+
+    from transrec.data.images import to_rgb
+
+    try:
+        if isinstance(image, Image.Image):
+            rgb = to_rgb(image)
+        else:
+            data = Path(image).read_bytes()
+            with Image.open(io.BytesIO(data)) as opened:
+                opened.load()
+                if opened.mode == "RGB":
+                    return data
+                rgb = to_rgb(opened)
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ValueError(f"item {name}: cannot read image {image}: {type(error).__name__}: {error}") from error
+    buffer = io.BytesIO()
+    rgb.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def image_content(model: TransRec, images: list[bytes]) -> GivenImages:
+    """Content of given image bytes, preprocessed for `model` as catalogue_table preprocesses the store's images."""
+    encoder = model.item_encoder
+    if encoder.image_mean is None or encoder.image_std is None:
+        raise ValueError("this model's item encoder has no image normalisation: it does not read images")
+    return GivenImages(images, encoder.image_mean, encoder.image_std, _image_size(encoder))
+
+
+def encode_given(run: RunConfig, model: TransRec, parts: dict[str, Any]) -> Tensor:
+    """Item vectors (M, d) float32 of given content {modality: part}, through compute_item_table as catalogue_table
+    computes the catalogue (same batches, eval mode, device): a catalogue item given again gets its own row."""
+    if getattr(model.item_encoder, "kind", None) == "iisan" and not getattr(model.item_encoder, "backbones", True):
+        raise ValueError("a cached IISAN run reads stored hidden states and has no backbones: it cannot encode new "
+                         "items (train it uncached to serve cold-start items)")
+    content: Any = MultimodalContent(parts) if len(parts) > 1 else next(iter(parts.values()))
+    return compute_item_table(model, content, batch_size=run.eval.item_batch, device="cpu")[1:]

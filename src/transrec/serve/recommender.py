@@ -16,7 +16,8 @@ from torch import Tensor, nn
 from transrec.data.loader import left_pad
 from transrec.io import read_json, write_json, write_parquet
 from transrec.models.transrec import TransRec
-from transrec.serve.model import build_trained, catalogue_table, init_tensors, load_items, load_run, tokenizer_of
+from transrec.serve.model import (GivenTokens, build_trained, catalogue_table, encode_given, image_bytes, image_content,
+                                  init_tensors, load_items, load_run, tokenizer_of)
 from transrec.train import checkpoint
 from transrec.train.config import RunConfig
 
@@ -125,30 +126,82 @@ class Recommender(nn.Module, PyTorchModelHubMixin, library_name="transrec", tags
         }, schema_overrides={"rank": pl.Int32})
 
     # --- cold-start items
-    @torch.no_grad()
-    def encode_titles(self, titles: list[str]) -> Tensor:
-        """Item vectors (M, d) of items given only by title, through the trained item encoder, without retraining."""
-        if self.tokenizer is None or self.run.encoder.kind != "text":
-            raise ValueError(f"a {self.run.encoder.kind} model cannot encode items from titles alone")
+    @property
+    def modality(self) -> str:
+        """What the run's items are read from: text, image, multimodal (title + image), id or features."""
+        return self.run.data.content.kind
+
+    def _tokens(self, titles: list[str]) -> GivenTokens:
+        """Title tokens as the run's token cache holds them (its tokenizer and max tokens)."""
+        if self.tokenizer is None:
+            raise ValueError(f"this {self.modality} run has no tokenizer: it cannot encode items from titles")
         if self._tokenizer is None:
             from transformers import AutoTokenizer
 
             self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer, local_files_only=Path(self.tokenizer).is_dir())
         text = [t.lower() for t in titles]  # titles are lower-cased for text datasets (PROTOCOL.md §Data)
         tokens = self._tokenizer(text, truncation=True, max_length=self.max_tokens, padding=True, return_tensors="pt")
-        return self.model.encode_items({"input_ids": tokens["input_ids"],
-                                        "attention_mask": tokens["attention_mask"]}).float()
+        return GivenTokens(tokens["input_ids"], tokens["attention_mask"])
 
-    def add_items(self, item_ids: list[str], titles: list[str]) -> None:
-        """Append cold-start items to the catalogue (item_idx N+1, ...): they are ranked like any other item."""
+    @torch.no_grad()
+    def encode_titles(self, titles: list[str]) -> Tensor:
+        """Item vectors (M, d) of items given only by title, through the trained item encoder, without retraining."""
+        if self.modality != "text" or self.run.encoder.kind != "text":
+            raise ValueError(f"a {self.modality} model cannot encode items from titles alone"
+                             + (" (give each item's image too)" if self.modality == "multimodal" else ""))
+        return encode_given(self.run, self.model, {"text": self._tokens(titles)})
+
+    @torch.no_grad()
+    def encode_new_items(self, titles: list[str | None] | None = None, images: list[Any] | None = None,
+                         item_ids: list[str] | None = None) -> Tensor:
+        """Item vectors (M, d) of items given by what the run reads: titles (text), images (image: file paths or PIL
+        images) or both (multimodal), preprocessed and encoded exactly as the catalogue table is; a missing input
+        raises naming it (and the item, by `item_ids` when given)."""
+        count = len(titles if titles is not None else images if images is not None else item_ids or [])
+        names = item_ids or [f"#{i + 1}" for i in range(count)]
+        needs = {"text": ("titles",), "image": ("images",), "multimodal": ("titles", "images")}.get(self.modality)
+        if needs is None:
+            raise ValueError(f"a {self.modality} run cannot encode new items (its items are read from "
+                             f"{'an id table' if self.modality == 'id' else 'stored features'}, not titles or images)")
+        given = {"titles": titles, "images": images}
+        for what, values in given.items():
+            if what in needs:
+                if values is None:
+                    raise ValueError(f"a {self.modality} run encodes new items from their {' and '.join(needs)}: "
+                                     f"give {what}")
+                if len(values) != len(names):
+                    raise ValueError(f"{len(values)} {what} for {len(names)} new items")
+                empty = [n for n, v in zip(names, values) if v is None or (isinstance(v, str) and not v.strip())]
+                if empty:
+                    raise ValueError(f"a {self.modality} run needs each new item's {what[:-1]}; "
+                                     f"missing for {empty[:5]}")
+            elif what == "images" and values is not None and any(v is not None for v in values):
+                raise ValueError(f"a {self.modality} run reads titles, not images: it cannot encode the images given")
+        parts: dict[str, Any] = {}
+        if "titles" in needs:
+            parts["text"] = self._tokens(list(titles or []))
+        if "images" in needs:
+            pictures = [image_bytes(image, name) for image, name in zip(images or [], names)]
+            parts["image"] = image_content(self.model, pictures)
+        return encode_given(self.run, self.model, parts)
+
+    def add_items(self, item_ids: list[str], titles: list[str | None] | None = None,
+                  images: list[Any] | None = None) -> None:
+        """Append cold-start items to the catalogue (item_idx N+1, ...): they are ranked like any other item.
+
+        Give what the run's items are read from: titles (text runs), images (image runs: file paths or PIL images;
+        titles optional, kept for display) or both (multimodal runs)."""
         clash = set(item_ids) & set(self.items["item_id"].to_list())
         if clash or len(set(item_ids)) != len(item_ids):
             raise ValueError(f"new item ids must be new and distinct; already there or repeated: {sorted(clash)[:5]}")
+        if titles is not None and len(titles) != len(item_ids):
+            raise ValueError(f"{len(titles)} titles for {len(item_ids)} new items")
+        vectors = self.encode_new_items(titles, images, item_ids)
         start = self.items.height + 1
-        self.table = torch.cat([self.table, self.encode_titles(titles)])
+        self.table = torch.cat([self.table, vectors])
         self.items = pl.concat([self.items, pl.DataFrame({
-            "item_idx": range(start, start + len(item_ids)), "item_id": item_ids, "title": titles},
-            schema=self.items.schema)])
+            "item_idx": range(start, start + len(item_ids)), "item_id": item_ids,
+            "title": titles if titles is not None else [None] * len(item_ids)}, schema=self.items.schema)])
 
     # --- export folder (huggingface_hub's save_pretrained / from_pretrained / push_to_hub call these)
     def _save_pretrained(self, save_directory: Path) -> None:

@@ -70,7 +70,7 @@ def test_a_cold_start_item_is_scored_as_inside_the_catalogue_and_recommended(run
 def test_new_items_file_errors_name_file_and_line(tmp_path):
     good = tmp_path / "new.tsv"
     good.write_text("X1\tA new story\n\nX2\tAnother one\n")
-    assert read_new_items(good) == (["X1", "X2"], ["A new story", "Another one"])
+    assert read_new_items(good) == (["X1", "X2"], ["A new story", "Another one"], None)  # no image column
     bad = tmp_path / "bad.tsv"
     bad.write_text("X1\tfine\nX2 no tab here\n")
     with pytest.raises(ValueError, match=r"bad.tsv, line 2: expected `item_id<TAB>title`"):
