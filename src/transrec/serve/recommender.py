@@ -115,6 +115,7 @@ class Recommender(nn.Module, PyTorchModelHubMixin, library_name="transrec", tags
         return [lookup[i] for i in item_ids]
 
     def _frame(self, scores: Tensor, idx: Tensor, users: list[str]) -> pl.DataFrame:
+        """One row per (user, rank); a user with fewer than k unseen items gets fewer rows (masked ones are never shown)."""
         k = idx.shape[1]
         rows = self.items.select("item_id", "title")
         picked = rows[(idx.reshape(-1) - 1).tolist()]  # item_idx i is row i-1
@@ -123,7 +124,7 @@ class Recommender(nn.Module, PyTorchModelHubMixin, library_name="transrec", tags
             "rank": list(range(1, k + 1)) * len(users),
             "item_id": picked["item_id"], "title": picked["title"],
             "score": scores.reshape(-1).float().numpy(),
-        }, schema_overrides={"rank": pl.Int32})
+        }, schema_overrides={"rank": pl.Int32}).filter(pl.col("score") > float("-inf"))
 
     # --- cold-start items
     @property

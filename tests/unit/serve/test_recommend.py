@@ -90,3 +90,10 @@ def test_the_cli_prints_a_history_s_topk_with_cold_start_items(runs, tmp_path, c
     cli.main([str(runs["target_a"]), "--ids", "N1", "N2", "--k", "3", "--items", str(tmp_path / "new.tsv")])
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "rank\titem_id\ttitle\tscore" and len(lines) == 4
+
+
+def test_k_beyond_the_unseen_items_never_shows_a_masked_item(runs, target):
+    everything = target.recommend_users(split(runs), target.items.height + 5)
+    assert everything["score"].is_finite().all()
+    per_user = everything.group_by("user").agg(pl.len().alias("n"), pl.col("item_id").n_unique().alias("distinct"))
+    assert (per_user["n"] == per_user["distinct"]).all() and (per_user["n"] < target.items.height).all()
