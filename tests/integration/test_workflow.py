@@ -117,15 +117,16 @@ def test_default_run_ends_in_table_and_figure(default_run):
 def test_default_run_is_complete_and_a_method_edit_reruns_only_its_runs(default_run, tmp_path):
     assert "Nothing to be done" in snakemake(default_run, "-n", "--cores", "2", *SMOKE).stdout
     config = load_config_files(REPO / "config" / "config.yaml", REPO / "config" / "smoke.yaml")
-    config["methods"]["ftn_top1"]["n"] = 2
+    config["methods"]["prompt"]["hparams"] = {"dropout": 0.2}  # one method's own setting
     edited = tmp_path / "edited.yaml"
     edited.write_text(yaml.safe_dump(config))
     jobs = planned_jobs(snakemake(default_run, "-n", "--cores", "2", "--configfile", str(edited)).stdout)
-    # ftn_top1's runs, the runs table and curves, and the studies that list ftn_top1 (a4r_table3_text, a4r_figure4)
+    # prompt's runs, the runs table, curves and summary, and the studies that list prompt (a4r_table3_text)
     from transrec.studies import grid
 
-    runs = [r for r in grid.expand_runs(grid.resolve_config(config)) if r.method == "ftn_top1"]
-    using = [name for name, study in config["studies"].items() if "ftn_top1" in study["methods"]]
+    runs = [r for r in grid.expand_runs(grid.resolve_config(config)) if r.method == "prompt"]
+    using = [name for name, study in config["studies"].items() if "prompt" in study["methods"]]
+    assert runs and using
     tables = sum("table" in config["studies"][name] for name in using)
     expected = {"write_adapt_config": len(runs), "adapt": len(runs), "make_table": 1, "plot_learning_curves": 1,
                 "make_summary": 1,
