@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from transrec.data.synthetic.pictures import PALETTE
 from transrec.data.synthetic.words import ADRESSA_TO_MIND, FASHION_CATEGORIES, MIND_CATEGORIES
 
 # Which concept space a raw format draws its items from: a source and its target share one (that is what transfers).
 DOMAIN = {"mind": "news", "adressa": "news", "hm": "fashion", "amazon": "fashion"}
-N_COLOURS = 17  # pictures.PALETTE and hm.COLOURS
+N_COLOURS = len(PALETTE)  # the picture colours (hm.COLOURS names them in the same order)
 
 
 @dataclass(frozen=True)

@@ -100,8 +100,8 @@ def image_key(article_id: str) -> str:
     return f"images/{article_id[:3]}/{article_id}.jpg"
 
 
-def _articles(rng: np.random.Generator, world: World, content: Content) -> tuple[list[str], list[list], np.ndarray]:
-    """Article ids (products of 1-3 colour variants), their articles.csv rows, and each article's colour index."""
+def _articles(rng: np.random.Generator, world: World, content: Content) -> tuple[list[str], list[list]]:
+    """Article ids (products of 1-3 colour variants) and their articles.csv rows (colour columns from the content)."""
     n = world.n_items
     order = np.lexsort((rng.random(n), world.item_category))  # variants of a product share a category
     sizes = rng.integers(1, 4, n)
@@ -117,7 +117,6 @@ def _articles(rng: np.random.Generator, world: World, content: Content) -> tuple
         variant[p_items] = np.sort(rng.choice(np.arange(1, 60), len(p_items), replace=False))
     article_ids = [f"{codes[product_of[i]]:07d}{variant[i]:03d}" for i in range(n)]
 
-    colour = content.colour  # the article's colour is part of its content: its picture and colour columns show it
     vocab = [c[4].split() for c in FASHION_CATEGORIES]
     names = content_titles(rng, key_words(content, "fashion"), FASHION_COMMON, (2, 3))
     descriptions = make_titles(rng, world.item_category, vocab, FASHION_COMMON, (8, 20), topical=0.5)
@@ -137,7 +136,7 @@ def _articles(rng: np.random.Generator, world: World, content: Content) -> tuple
                 type_name,
                 group_name,
                 *APPEARANCES[appearance[i]],
-                *COLOURS[colour[i]],
+                *COLOURS[content.colour[i]],
                 int(department[world.item_category[i]]),
                 garment,
                 index_code,
@@ -151,7 +150,7 @@ def _articles(rng: np.random.Generator, world: World, content: Content) -> tuple
                 descriptions[i] + ".",
             ]
         )
-    return article_ids, rows, colour
+    return article_ids, rows
 
 
 def _csv_text(header: list[str], rows: list[list]) -> bytes:
@@ -175,7 +174,7 @@ def write_hm(
     no_image_share: float = 0.02,
 ) -> dict:
     """Write the three CSV files and one picture per article (a few articles have none, like the real data)."""
-    article_ids, article_rows, colour = _articles(rng, world, content)
+    article_ids, article_rows = _articles(rng, world, content)
     write_bytes(out_dir / "articles.csv", _csv_text(ARTICLE_COLUMNS, article_rows))
 
     customer_ids = random_strings(rng, world.n_users, 64, HEX)
@@ -223,7 +222,7 @@ def write_hm(
     names = [image_key(article_ids[i])[len("images/") :] for i in wanted.tolist()]
     width, height = picture_size
     paths = write_pictures(
-        rng, out_dir / "images", names, world.item_category[wanted], PALETTE[colour[wanted]], width, height
+        rng, out_dir / "images", names, world.item_category[wanted], PALETTE[content.colour[wanted]], width, height
     )
     written = len(paths)
     corrupted = corrupt_pictures(rng, paths, corrupt_images) if corrupt_images else []
