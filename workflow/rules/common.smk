@@ -136,8 +136,10 @@ def encoder_config(wildcards):
 
 
 def random_encoder_spec(wildcards):
-    """Kind, config fields (and tokenizer) of a randomly initialised encoder."""
-    return encoder_config(wildcards)
+    """Kind, config fields (and tokenizer) of a randomly initialised encoder: only what shapes its weights, so that
+    editing e.g. its max_tokens does not remake the weights and retrain every run on them."""
+    spec = encoder_config(wildcards)
+    return {key: spec[key] for key in ("kind", "random_init", "tokenizer") if key in spec}
 
 
 def tokenizer_location(wildcards):
