@@ -15,30 +15,9 @@ from matplotlib.ticker import MaxNLocator
 
 from transrec.eval.run_metrics import RunMetrics
 from transrec.io import atomic_path
-from transrec.studies.tables import RUN_KEYS
+from transrec.studies.study_figure import LINESTYLES, MARKERS
 
-__all__ = ["curve_panels", "plot_learning_curves", "run_labels"]
-MARKERS = ("o", "s", "^", "D")
-LINESTYLES = ("-", "--", ":", "-.")
-
-
-def _varying(runs: Sequence[dict[str, object]]) -> list[str]:
-    """The run keys whose value differs between runs (all of them for a single run)."""
-    keys = [key for key in RUN_KEYS if key != "stage"]
-    return [key for key in keys if len({str(run.get(key)) for run in runs}) > 1] or keys
-
-
-def run_labels(runs: Sequence[dict[str, object]]) -> list[str]:
-    """A short label per run: only the run keys that differ between runs (all of them for a single run)."""
-    varying = _varying(runs)
-    return [
-        " / ".join(
-            f"seed {run.get(key)}" if key == "seed" else str(run.get(key))
-            for key in varying
-            if run.get(key) is not None
-        )
-        for run in runs
-    ]
+__all__ = ["curve_panels", "plot_learning_curves"]
 
 
 def curve_panels(runs: Sequence[dict[str, object]]) -> dict[str, list[int]]:

@@ -2,7 +2,7 @@
 
 import json
 
-from transrec.studies.figures import plot_learning_curves, run_labels
+from transrec.studies.figures import plot_learning_curves
 
 
 def _write(path, method, seed, epochs=4):
@@ -24,12 +24,6 @@ def _write(path, method, seed, epochs=4):
     metrics = {"run": run, "best_epoch": epochs, "curve": curve, "valid": {}, "test": {}, "repeat_share": {}}
     path.write_text(json.dumps(metrics))
     return path
-
-
-def test_labels_name_only_what_varies():
-    runs = [{"dataset": "a", "method": "lora", "seed": 0}, {"dataset": "a", "method": "fta", "seed": 1}]
-    assert run_labels(runs) == ["lora / seed 0", "fta / seed 1"]
-    assert run_labels(runs[:1]) == ["a / lora / seed 0"]
 
 
 def test_learning_curves_written_as_png_and_pdf(tmp_path):
