@@ -11,6 +11,7 @@ import polars as pl
 
 from transrec.io import atomic_path
 from transrec.runs import NOPT
+from transrec.studies.aggregate import summarise
 from transrec.studies.tables import collect_runs
 
 ADAPTER_RIVALS = ("lora", "prompt", "vpt", "ln_tuning", "bitfit")  # the parameter-efficient kinds Houlsby is held against
@@ -50,13 +51,9 @@ def mean_scores(runs: pl.DataFrame) -> pl.DataFrame:
     start); scaling views (`dataset@fraction`) are left out: they belong to the scaling figures."""
     runs = runs.filter(~pl.col("dataset").str.contains("@") & ~pl.col("start").str.contains("@"))
     keys = ["stage", "dataset", "encoder", "objective", "method", "start"]
-    return runs.group_by(keys, maintain_order=True).agg(
-        pl.len().alias("seeds"),
-        pl.col("test_hr@10").mean().alias("hr"),
-        pl.col("test_hr@10").std().alias("hr_std"),
-        pl.col("test_ndcg@10").mean().alias("ndcg"),
-        pl.col("seconds_per_epoch").mean().alias("seconds"),
-    )
+    summary = summarise(runs, keys, ["hr@10", "ndcg@10", "seconds_per_epoch"])
+    return summary.rename({"hr@10 mean": "hr", "hr@10 std": "hr_std", "ndcg@10 mean": "ndcg",
+                           "seconds_per_epoch mean": "seconds"})
 
 
 def _pick(scores: pl.DataFrame, **keys: str) -> dict[str, Any] | None:
@@ -67,7 +64,7 @@ def _pick(scores: pl.DataFrame, **keys: str) -> dict[str, Any] | None:
 
 def _hr(row: Mapping[str, Any]) -> str:
     std = row["hr_std"]
-    return f"{row['hr']:.2f}" + (f" ± {std:.2f}" if std is not None else "") + f" (n={row['seeds']})"
+    return f"{row['hr']:.2f}" + (f" ± {std:.2f}" if std is not None else "") + f" (n={row['n_seeds']})"
 
 
 def experiment_findings(
