@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import random
@@ -156,7 +155,7 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
         batches = progress(loader, desc=f"epoch {epoch + 1}", total=total_steps) if world.main else iter(loader)
         for batch in batches:
             batch = batch.to(device, non_blocking=True)
-            with _autocast(device, amp):
+            with autocast(device, amp):
                 loss = step_loss(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -333,7 +332,7 @@ def _has_unused(step_loss: nn.Module, dataset: TrainingSet, run: RunConfig, devi
     params = [p for p in step_loss.parameters() if p.requires_grad]
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        with _autocast(device, amp):
+        with autocast(device, amp):
             loss = step_loss(dataset.collate(users).to(device))
         loss.backward()
     unused = any(p.grad is None for p in params)
@@ -351,10 +350,6 @@ def _tensorboard(folder: Path, epoch: int, loss: float, valid: dict[str, float])
         for name, value in valid.items():
             if "@" in name:
                 writer.add_scalar(f"valid/{name}", value, epoch)
-
-
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
-    return autocast(device, dtype)  # the same policy as evaluation (models/precision.py)
 
 
 def _seed(seed: int) -> None:

@@ -42,7 +42,7 @@ def test_trainer_and_evaluation_share_the_policy(monkeypatch):
     seen = []
     monkeypatch.setattr("transrec.eval.ranking.autocast", lambda device, dtype: seen.append(dtype) or autocast(device, dtype))
     monkeypatch.setattr("transrec.train.loop.autocast", lambda device, dtype: seen.append(dtype) or autocast(device, dtype))
-    loop._autocast(CPU, None)
+    loop.autocast(CPU, None)  # the trainer's name for the policy (train/loop.py calls it in its step and eval)
     model = _RecordingUsers()
     table = torch.randn(4, 3)
     evaluate(model, table, torch.tensor([[1, 2]]), torch.tensor([3]), device=CPU, dtype=None)
