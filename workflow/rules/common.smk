@@ -219,7 +219,7 @@ def feature_store_settings(wildcards):
 
 def source_checkpoint(wildcards):
     """The source run's best checkpoint an adaptation starts from (none for NoPT)."""
-    source = grid.init_checkpoint(grid.Run.from_wildcards("adapt", wildcards))
+    source = grid.init_checkpoint(config, grid.Run.from_wildcards("adapt", wildcards))
     return [source] if source else []
 
 

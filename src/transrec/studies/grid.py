@@ -197,8 +197,9 @@ def expand_runs(config: dict) -> list[Run]:
     for study in config["studies"]:
         runs.update(dict.fromkeys(study_runs(config, study)))
     for run in list(runs):  # every adaptation's source pre-training
-        if run.stage == "adapt" and run.start != NOPT:
-            runs[Run("pretrain", run.start, run.encoder, run.objective, "fta", NOPT, run.seed)] = None
+        source = source_run(config, run)
+        if source is not None:
+            runs[source] = None
     order = {"pretrain": 0, "adapt": 1, "baseline": 2}
     return sorted(runs, key=lambda r: (order[r.stage], *(str(v) for v in asdict(r).values())))
 
@@ -255,12 +256,19 @@ def split_path(name: str) -> str:
     return f"results/subsample/{dataset}/{fraction:g}/split.parquet"
 
 
-def init_checkpoint(run: Run) -> str | None:
-    """The best.pt of the source pre-training an adaptation starts from; None for NoPT and pre-training."""
+def source_run(config: dict, run: Run) -> Run | None:
+    """The source pre-training an adaptation starts from (None for NoPT and pre-training): the one pre-trained with
+    `source_seed` when set (every adaptation seed shares it), else the one with the adaptation's own seed."""
     if run.stage != "adapt" or run.start == NOPT:
         return None
-    source = Run("pretrain", run.start, run.encoder, run.objective, "fta", NOPT, run.seed)
-    return f"{source.out_dir}/best.pt"
+    seed = run.seed if config.get("source_seed") is None else config["source_seed"]
+    return Run("pretrain", run.start, run.encoder, run.objective, "fta", NOPT, seed)
+
+
+def init_checkpoint(config: dict, run: Run) -> str | None:
+    """The best.pt of the source pre-training an adaptation starts from; None for NoPT and pre-training."""
+    source = source_run(config, run)
+    return None if source is None else f"{source.out_dir}/best.pt"
 
 
 def metrics_targets(config: dict) -> list[str]:
@@ -404,7 +412,7 @@ def run_config(config: dict, run: Run) -> dict[str, Any]:
         "objective": objective_spec(config, run.objective)["loss"],
         "method": method,
         "also_train": also_train,
-        "init_checkpoint": init_checkpoint(run),
+        "init_checkpoint": init_checkpoint(config, run),
         "optim": {"lr": hp["lr"], "weight_decay": 0.0, "grad_clip": hp["grad_clip"]},
         "train": {
             "epochs": hp["epochs"],

@@ -45,6 +45,18 @@ def test_adapt_run_config_starts_from_the_source_checkpoint(config):
     assert rc["data"]["content"] == {"kind": "text", "path": "results/tokens/adressa/bert_small.npz"}
 
 
+@pytest.mark.parametrize(("source_seed", "expected"), [(None, {42, 43}), (42, {42})])
+def test_source_seed_shares_one_pretraining_across_adaptation_seeds(config, source_seed, expected):
+    config = {**config, "source_seed": source_seed}
+    text = [r for r in grid.expand_runs(config) if r.stage == "pretrain" and r.dataset == "mind" and r.objective == "inbatch"]
+    assert {r.seed for r in text} == expected
+    run = grid.Run("adapt", "adressa", "bert_small", "inbatch", "fta", "mind", 43)
+    source_seed_used = 43 if source_seed is None else source_seed
+    assert grid.run_config(config, run)["init_checkpoint"] == (
+        f"results/runs/pretrain/mind/bert_small/inbatch/{source_seed_used}/best.pt")
+    assert grid.run_config(config, run)["train"]["seed"] == 43  # the adaptation keeps its own seed
+
+
 def test_pretrain_trains_everything_and_nopt_has_no_checkpoint(config):
     rc = grid.run_config(config, grid.Run("pretrain", "hm", "vit_tiny", "sasrec", "fta", "nopt", 42))
     assert rc["also_train"] == ["item_encoder", "dtl", "user_encoder"]
