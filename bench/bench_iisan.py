@@ -1,7 +1,7 @@
 """Time one multimodal training step (batch, forward, backward, Adam): FTA, Houlsby, LoRA, IISAN uncached and cached.
 
 The same sequences, catalogue and backbone weights for every method, in one process, on the real Amazon-instruments
-sequences and titles (synthetic images; synthetic sequences too when ../shared/data is absent). Random-init
+sequences and titles (synthetic images; synthetic sequences too when $TRANSREC_SHARED_DATA is absent). Random-init
 backbones of the chosen shape: table 3 of IISAN is BERT-base + ViT-base (`--preset table3`, a GPU job); the CPU default
 is a reduced shape with the same structure. Each step includes building the batch (content lookup) on the CPU.
 Houlsby and LoRA follow IISAN's baselines: the method in both item backbones and in SASRec (the defaults' ranks), with
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -36,7 +37,8 @@ from transrec.models.sasrec import SASRec
 from transrec.models.transrec import count_parameters
 from transrec.train.loop import StepLoss
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon_instruments"
+SHARED = os.environ.get("TRANSREC_SHARED_DATA", "../shared/data")  # relative = to the repository root
+DATA = (Path(__file__).resolve().parents[1] / SHARED).resolve() / "amazon_instruments"
 PRESETS = {  # hidden, layers, heads, ffn, image size, batch
     "table3": dict(hidden=768, layers=12, heads=12, ffn=3072, image_size=224, batch=32),
     "cpu": dict(hidden=256, layers=4, heads=4, ffn=1024, image_size=112, batch=8),

@@ -77,7 +77,8 @@ def run(config: dict, work: Path, out: Path, jobs: int, minutes: float) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="validate and list the runs only (CPU smoke mode)")
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "amazon_instruments"))
+    shared = (REPO / os.environ.get("TRANSREC_SHARED_DATA", "../shared/data")).resolve()  # relative = to the repo root
+    parser.add_argument("--data", default=str(shared / "amazon_instruments"))
     parser.add_argument("--seeds", default="42", help="space-separated, e.g. '42 43 44'")
     parser.add_argument("--work", type=Path, default=Path("/tmp/transrec_gpu_suite"))
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")

@@ -27,6 +27,6 @@ fi
 "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'bench/gpu_suite.sh: no CUDA device (use --smoke on a CPU)')"
 WORK=${WORK:-/tmp/transrec_gpu_suite}
 # the study first, bounded so the step benchmark always runs; a cut-off study reports the runs it finished
-"$PY" bench/gpu_study.py --work "$WORK" --data "${DATA_DIR:-../shared/data/amazon_instruments}" \
+"$PY" bench/gpu_study.py --work "$WORK" --data "${DATA_DIR:-${TRANSREC_SHARED_DATA:-../shared/data}/amazon_instruments}" \
   --seeds "${SEEDS:-42}" --jobs "${JOBS:-6}" --minutes "${STUDY_MINUTES:-7}" --out "$OUT_DIR" || echo "study: incomplete"
 "$PY" bench/gpu_step_targets.py --out "$OUT_DIR/gpu_step_targets.json"

@@ -1,15 +1,16 @@
-"""Shared fixtures: the repository root, offline Hugging Face, the optional real data folder."""
+"""Shared fixtures: the repository root, offline Hugging Face, the optional real data folder ($TRANSREC_SHARED_DATA)."""
 
 import os
 from pathlib import Path
 
 import pytest
+from shared_paths import shared_data_dir
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+SHARED_DATA = shared_data_dir()  # $TRANSREC_SHARED_DATA, default ../shared/data
 
 
 @pytest.fixture
@@ -19,9 +20,9 @@ def repo_root() -> Path:
 
 @pytest.fixture
 def shared_data() -> Path:
-    """../shared/data (real released data); tests using it skip when it is absent."""
+    """$TRANSREC_SHARED_DATA (default ../shared/data: real released data); tests using it skip when it is absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is absent")
+        pytest.skip(f"{SHARED_DATA} is absent (set TRANSREC_SHARED_DATA)")
     return SHARED_DATA
 
 

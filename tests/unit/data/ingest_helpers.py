@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+from shared_paths import shared_data_dir
 
 from transrec.data.ingest import ingest
 from transrec.io import read_json
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "raw"
-SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
+SHARED = shared_data_dir()
 LENIENT = {"max_bad_fraction": 1.0}
 
 

@@ -11,11 +11,12 @@ import numpy as np
 import polars as pl
 import pytest
 from PIL import Image
+from shared_paths import shared_data_dir
 
 from transrec.data import images
 from transrec.data.images import LmdbImageReader, build_lmdb, decode_image, expected_keys, verify_lmdb
 
-REAL_HM = Path(__file__).resolve().parents[4] / "shared" / "data" / "raw_samples" / "hm"
+REAL_HM = shared_data_dir() / "raw_samples" / "hm"
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (220, 220, 40)]
 
 

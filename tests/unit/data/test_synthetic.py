@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from shared_paths import shared_data_dir
 
 from transrec.data.synthetic import SCALES, generate
 from transrec.data.synthetic.hm import ARTICLE_COLUMNS
 
-RAW_SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "data" / "raw_samples"
+RAW_SAMPLES = shared_data_dir() / "raw_samples"
 MIND_TIME = re.compile(r"^(\d{1,2})/(\d{1,2})/2019 (\d{1,2}):(\d{2}):(\d{2}) (AM|PM)$")
 
 
