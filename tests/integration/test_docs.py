@@ -33,3 +33,14 @@ def test_docs_build_strict(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert (tmp_path / "site" / "api" / "index.html").stat().st_size > 10_000  # mkdocstrings rendered the packages
+
+
+def test_licence_and_citation():
+    import yaml
+
+    assert (REPO / "LICENSE").read_text().startswith("MIT License")
+    citation = yaml.safe_load((REPO / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0" and citation["authors"] == [{"name": "the transrec authors"}]
+    titles = [ref["title"] for ref in citation["references"]]
+    assert any(t.startswith("Exploring Adapter-based Transfer Learning") for t in titles)
+    assert any(t.startswith("IISAN") for t in titles)
