@@ -361,14 +361,17 @@ def run_modality(config: dict, run: Run) -> str:
 
 
 def hyper_parameters(config: dict, run: Run) -> dict[str, Any]:
-    """The run's hyper-parameters: train < modalities.<m> < objectives.<o> < encoders.<e> < methods.<m> (later wins)."""
+    """The run's hyper-parameters: train < modalities.<m> < objectives.<o> < encoders.<e> < then, by stage,
+    encoders.<e>.pretrain (source pre-training) or methods.<m> (adaptation); later wins."""
     train = config["train"]
     merged: dict[str, Any] = {key: copy.deepcopy(train[key]) for key in HPARAM_KEYS if key in train}
     merged["dropout"] = config["model"]["dropout"]
+    encoder = config["encoders"][run.encoder]
     layers = [
         config["modalities"].get(run_modality(config, run), {}),
         objective_spec(config, run.objective)["hparams"],
-        config["encoders"][run.encoder].get("hparams", {}),
+        encoder.get("hparams", {}),
+        encoder.get("pretrain", {}) if run.stage == "pretrain" else {},
     ]
     if run.stage == "adapt":
         layers.append(config["methods"][run.method].get("hparams", {}))

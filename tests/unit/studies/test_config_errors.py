@@ -25,8 +25,8 @@ def _set(config, path, value):
 
 CASES = {
     "unknown method kind": (("methods", "frozen", "kind"), "frozn", r"methods\.frozen.*frozn"),
-    "unknown method field": (("methods", "ftn_top1", "depth"), 3, r"methods\.ftn_top1.*depth"),
-    "ftn n above the encoder depth": (("methods", "ftn_top1", "n"), 7, r"methods\.ftn_top1.*\b7\b"),
+    "unknown method field": (("methods", "houlsby", "depth"), 3, r"methods\.houlsby.*depth"),
+    "ftn n above the encoder depth": (("methods", "fta"), {"kind": "ftn", "n": 7, "also_train": []}, r"methods\.fta.*\b7\b"),
     "missing local encoder folder": (("encoders", "minilm", "path"), "/nowhere/minilm", r"encoders\.minilm\.path.*does not exist"),
     "hub id typo while offline": (("encoders", "minilm", "path"), "sentence-transformers/all-MiniLM-L6-v3",
                                   r"encoders\.minilm\.path.*all-MiniLM-L6-v3"),

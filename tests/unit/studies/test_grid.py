@@ -22,7 +22,7 @@ def test_default_experiments_expand_to_pretrain_then_adapt_runs(config):
     adapt = [r for r in runs if r.stage == "adapt"]
     assert {("mind", "bert_small"), ("hm", "vit_tiny")} <= {(r.dataset, r.encoder) for r in pretrain}
     text = {(r.method, r.start) for r in adapt if r.dataset == "adressa" and r.encoder == "bert_small"}
-    assert {("fta", "mind"), ("ftn_top1", "mind"), ("frozen", "mind"), ("fta", "nopt")} <= text
+    assert {("fta", "mind"), ("houlsby", "mind"), ("ln_tuning", "mind"), ("fta", "nopt")} <= text
     assert len(set(runs)) == len(runs)
 
 
@@ -124,6 +124,20 @@ def test_target_only_experiment_trains_from_scratch_and_pretrains_nothing(config
     only = copy.deepcopy(config)
     only["experiments"], only["studies"] = {"text_id": config["experiments"]["text_id"]}, {}
     assert not [r for r in grid.expand_runs(only) if r.stage == "pretrain"]
+
+
+def test_encoder_pretrain_layer_sets_pretraining_apart_from_adaptation(config):
+    cfg = copy.deepcopy(config)
+    cfg["encoders"]["bert_small"]["pretrain"] = {"lr": {"item_encoder": 2e-3}, "epochs": 11}
+    cfg["objectives"]["long"] = {"loss": "inbatch", "hparams": {"epochs": 13}}
+    pre = grid.run_config(cfg, grid.Run("pretrain", "mind", "bert_small", "inbatch", "fta", "nopt", 42))
+    assert pre["optim"]["lr"]["item_encoder"] == 2e-3 and pre["train"]["epochs"] == 11  # over the modality layer
+    adapt = grid.run_config(cfg, grid.Run("adapt", "adressa", "bert_small", "inbatch", "fta", "mind", 42))
+    assert adapt["optim"]["lr"]["item_encoder"] == config["modalities"]["text"]["lr"]["item_encoder"]
+    long = grid.run_config(cfg, grid.Run("pretrain", "mind", "bert_small", "long", "fta", "nopt", 42))
+    assert long["train"]["epochs"] == 11  # above the objective layer too
+    image = grid.run_config(cfg, grid.Run("pretrain", "hm", "vit_tiny", "inbatch", "fta", "nopt", 42))
+    assert image["optim"]["lr"]["item_encoder"] == config["modalities"]["image"]["lr"]["item_encoder"]
 
 
 def test_hyper_parameters_layer_train_modality_objective_encoder_method(config):

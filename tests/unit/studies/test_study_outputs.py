@@ -91,6 +91,7 @@ def test_study_expansion_shares_runs_and_adds_pretraining(repo_root):
     import yaml
 
     config = yaml.safe_load((repo_root / "config/config.yaml").read_text())
+    config["source_seed"] = None  # one source pre-training per adaptation seed
     config["studies"] = {
         "scaling": {"caption": "c", "experiments": ["text"], "methods": ["fta"], "source_fractions": [0.5, 1.0],
                     "target_fractions": [0.25, 1.0], "nopt": True, "seeds": [1, 2],
