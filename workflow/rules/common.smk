@@ -231,7 +231,8 @@ def python_executable():
 
 
 def train_launcher(wildcards, threads):
-    """`python -m` on one device, torchrun (DDP) when train.gpus > 1.
+    """`python -m` on one device (through the warm-start server unless train.warm_start is off: docs/warm_start.md),
+    torchrun (DDP) when train.gpus > 1.
 
     Takes `threads` so Snakemake resolves it at job time and does not record it: moving the venv reruns nothing.
     """
@@ -239,6 +240,8 @@ def train_launcher(wildcards, threads):
     python = python_executable()
     if gpus > 1:
         return f"{python} -m torch.distributed.run --standalone --nproc_per_node {gpus} -m transrec.train"
+    if config["train"]["warm_start"]:
+        return f"{python} -m transrec.train.warm"
     return f"{python} -m transrec.train"
 
 
