@@ -6,14 +6,14 @@ rule write_pretrain_config:
         run=f"{PRETRAIN_DIR}/run.json",
     log:
         "logs/write_run_config/pretrain_{dataset}_{encoder}_{objective}_{seed}.log",
+    conda:
+        "../../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
     params:
         run=pretrain_run_config,
-    conda:
-        "../../envs/data.yaml"
     script:
         "../scripts/write_run_config.py"
 
@@ -23,14 +23,14 @@ rule write_adapt_config:
         run=f"{ADAPT_DIR}/run.json",
     log:
         "logs/write_run_config/adapt_{dataset}_{encoder}_{objective}_{method}_{start}_{seed}.log",
+    conda:
+        "../../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
     params:
         run=adapt_run_config,
-    conda:
-        "../../envs/data.yaml"
     script:
         "../scripts/write_run_config.py"
 
@@ -46,6 +46,7 @@ rule pretrain:
         "logs/pretrain/{dataset}_{encoder}_{objective}_{seed}.log",
     benchmark:
         "benchmarks/pretrain/{dataset}_{encoder}_{objective}_{seed}.tsv"
+    priority: 10  # the critical path: every adaptation waits for its source model
     conda:
         "../../envs/train.yaml"
     threads: training_threads
