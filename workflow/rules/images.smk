@@ -12,6 +12,7 @@ rule build_lmdb:
         "logs/build_lmdb/{dataset}.log",
     benchmark:
         "benchmarks/build_lmdb/{dataset}.tsv"
+    priority: 10  # on the way to the source pre-training, the critical path
     conda:
         "../../envs/data.yaml"
     threads: 2
@@ -34,6 +35,7 @@ rule verify_lmdb:
         out_json="results/images/{dataset}/verify.json",
     log:
         "logs/verify_lmdb/{dataset}.log",
+    priority: 10  # on the way to the source pre-training, the critical path
     conda:
         "../../envs/data.yaml"
     threads: 1
@@ -51,6 +53,7 @@ rule make_random_encoder:
         directory("results/encoders/{encoder}"),
     log:
         "logs/make_random_encoder/{encoder}.log",
+    priority: 10  # on the way to the source pre-training, the critical path
     conda:
         "../../envs/train.yaml"
     threads: 1

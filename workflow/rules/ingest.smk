@@ -6,6 +6,7 @@ rule generate_synthetic:
         directory("data/synthetic/{dataset}"),
     log:
         "logs/generate_synthetic/{dataset}.log",
+    priority: 10  # on the way to the source pre-training, the critical path
     conda:
         "../../envs/data.yaml"
     threads: 1
@@ -30,6 +31,7 @@ rule ingest:
         "logs/ingest/{dataset}.log",
     benchmark:
         "benchmarks/ingest/{dataset}.tsv"
+    priority: 10  # on the way to the source pre-training, the critical path
     conda:
         "../../envs/data.yaml"
     threads: 2

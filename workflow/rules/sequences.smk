@@ -12,6 +12,7 @@ rule build_sequences:
         stats="results/sequences/{dataset}/stats.json",
     log:
         "logs/build_sequences/{dataset}.log",
+    priority: 10  # on the way to the source pre-training, the critical path
     conda:
         "../../envs/data.yaml"
     threads: 2
@@ -32,6 +33,7 @@ rule split_leave_one_out:
         stats="results/split/{dataset}/split_stats.json",
     log:
         "logs/split_leave_one_out/{dataset}.log",
+    priority: 10  # on the way to the source pre-training, the critical path
     conda:
         "../../envs/data.yaml"
     threads: 1
@@ -51,6 +53,7 @@ rule subsample_users:
         out_split="results/subsample/{dataset}/{fraction}/split.parquet",
     log:
         "logs/subsample_users/{dataset}_{fraction}.log",
+    priority: 10  # on the way to the source pre-training, the critical path
     conda:
         "../../envs/data.yaml"
     threads: 1
@@ -70,6 +73,7 @@ rule tokenize_titles:
         out_npz="results/tokens/{dataset}/{encoder}.npz",
     log:
         "logs/tokenize_titles/{dataset}_{encoder}.log",
+    priority: 10  # on the way to the source pre-training, the critical path
     conda:
         "../../envs/train.yaml"
     threads: 2

@@ -6,6 +6,7 @@ rule write_pretrain_config:
         run=f"{PRETRAIN_DIR}/run.json",
     log:
         "logs/write_run_config/pretrain_{dataset}_{encoder}_{objective}_{seed}.log",
+    priority: 10  # on the way to the source pre-training, the critical path
     conda:
         "../../envs/data.yaml"
     threads: 1

@@ -9,6 +9,7 @@ rule translate_titles:
         report="results/translate/{dataset}/translate_report.json",
     log:
         "logs/translate_titles/{dataset}.log",
+    priority: 10  # on the way to the source pre-training, the critical path
     conda:
         "../../envs/data.yaml"
     threads: 1
