@@ -40,12 +40,12 @@ from transrec.data.sequences import build_sequences
 from transrec.data.split import split_leave_one_out
 from transrec.data.tokens import build_token_cache
 from transrec.eval.popularity import evaluate_popularity
+from transrec.features.cache import FeatureContent
 from transrec.io import write_json
 from transrec.logs import log_to_file
 from transrec.models.hub import resolve_model_path
 from transrec.train import loop
 from transrec.train.config import RunConfig
-from transrec.train.feature_cache import FeatureContent
 
 log = logging.getLogger("bench.accuracy")
 SHARED_DATA = (Path(__file__).resolve().parents[1] / os.environ.get("TRANSREC_SHARED_DATA", "../shared/data")).resolve()

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from transrec.data.features import build_feature_store
+from transrec.features.store import build_feature_store
 from transrec.logs import log_to_file
 
 with log_to_file(snakemake.log[0]):  # library: build_feature_store(modality, encoder, items, content, out, work, ...)

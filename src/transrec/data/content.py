@@ -1,4 +1,5 @@
-"""Item content: turn a batch of item_idx into the item encoder's inputs (token ids, pixels, ids, stored states)."""
+"""Item content: turn a batch of item_idx into the item encoder's inputs (token ids, pixels, ids); stored states:
+transrec.features.content."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["TextContent", "ImageContent", "IdContent", "ItemContent", "build_content", "MultimodalContent",
-           "StoreContent", "build_multimodal_content", "build_store_content"]
+           "build_multimodal_content", "item_ids"]
 
 
 class TextContent:
@@ -59,7 +60,7 @@ class ImageContent:
     ) -> None:
         self.lmdb_path = Path(lmdb_path)
         self.size = size
-        self.item_ids = _item_ids(items_parquet)  # item_ids[i] = item_id of item_idx i; [0] = None
+        self.item_ids = item_ids(items_parquet)  # item_ids[i] = item_id of item_idx i; [0] = None
         self.num_items = len(self.item_ids) - 1
         self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
@@ -131,16 +132,16 @@ def build_content(
             raise ValueError("image content needs the LMDB path and the encoder's image mean and std")
         content = ImageContent(path, items_parquet, mean, std, size)
     elif kind == "id":
-        return IdContent(len(_item_ids(items_parquet)) - 1)
+        return IdContent(len(item_ids(items_parquet)) - 1)
     else:
         raise ValueError(f"unknown content kind {kind!r}; expected text, image or id")
-    expected = len(_item_ids(items_parquet)) - 1
+    expected = len(item_ids(items_parquet)) - 1
     if content.num_items != expected:
         raise ValueError(f"{path} holds {content.num_items} items but {items_parquet} has {expected}")
     return content
 
 
-def _item_ids(items_parquet: str | os.PathLike) -> list[str | None]:
+def item_ids(items_parquet: str | os.PathLike) -> list[str | None]:
     """item_id by item_idx (position 0 = padding), checking that item_idx is exactly 1..N."""
     items = pl.read_parquet(items_parquet, columns=["item_idx", "item_id"]).sort("item_idx")
     idx = items["item_idx"].to_list()
@@ -183,30 +184,6 @@ class MultimodalContent:
         return merged
 
 
-class StoreContent:
-    """Item content read from a hidden-state store (transrec.data.features): no backbone runs.
-
-    layers given: {"<modality>_states": (U, K, w) float16}, IISAN's kept states; layers None: {key: (U, w) float32},
-    the backbone output the frozen baseline reads (key "first_token", or "<modality>_first_token" in a multimodal item).
-    """
-
-    kind = "features"  # precomputed: no backbone runs
-
-    def __init__(self, store_path: str | os.PathLike, key: str, layers: Sequence[int] | None = None) -> None:
-        from transrec.data.features import FeatureStore
-
-        self.store = FeatureStore(store_path)
-        self.key = key
-        self.layers = list(layers) if layers is not None else None
-        self.num_items = self.store.num_items
-
-    def __call__(self, idx: Tensor) -> dict[str, Tensor]:
-        """The store rows of `idx` (U,)."""
-        if self.layers is None:
-            return {self.key: self.store.output(idx)}  # (U, w)
-        return {self.key: self.store.hidden_states(idx, self.layers)}  # (U, K, w)
-
-
 def build_multimodal_content(
     token_path: str | os.PathLike,
     lmdb_path: str | os.PathLike,
@@ -218,21 +195,3 @@ def build_multimodal_content(
     """Title tokens and LMDB images of the items of `items_parquet` together."""
     return MultimodalContent({"text": build_content("text", token_path, items_parquet),
                               "image": build_content("image", lmdb_path, items_parquet, mean, std, size)})
-
-
-def build_store_content(
-    stores: dict[str, str | os.PathLike],
-    items_parquet: str | os.PathLike,
-    layers: dict[str, Sequence[int]] | None = None,
-) -> StoreContent | MultimodalContent:
-    """Content from hidden-state stores {modality: path}: IISAN's kept `layers` per modality, or (None) the outputs."""
-    expected = len(_item_ids(items_parquet)) - 1
-    parts: dict[str, Any] = {}
-    for modality, path in stores.items():
-        if layers is not None:
-            parts[modality] = StoreContent(path, f"{modality}_states", layers[modality])
-        else:
-            parts[modality] = StoreContent(path, "first_token" if len(stores) == 1 else f"{modality}_first_token")
-        if parts[modality].num_items != expected:
-            raise ValueError(f"{path} holds {parts[modality].num_items} items but {items_parquet} has {expected}")
-    return next(iter(parts.values())) if len(parts) == 1 and layers is None else MultimodalContent(parts)

@@ -1,4 +1,4 @@
-"""Training batches (deduplicated items, slots, fresh negatives) and evaluation histories from the split table."""
+"""Training batches (deduplicated items, slots, fresh negatives) from the split table."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import polars as pl
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
+
+from transrec.data.split import left_pad, read_split
 
 Content = Callable[[Tensor], dict[str, Tensor]]
 CHUNK_USERS = 65_536  # users per rejection-sampling chunk: bounds the (users, L, S) membership test
@@ -59,7 +61,7 @@ class TrainingSet(Dataset):
         negatives: bool = True,
         inbatch: bool = False,
     ) -> None:
-        frame = _read_split(split)
+        frame = read_split(split)
         self.content = content
         self.num_items = num_items
         self.max_len = max_len
@@ -128,40 +130,3 @@ def sample_negatives(sequences: Tensor, num_items: int, length: int, generator: 
             raise ValueError("cannot draw negatives: some user's sequence covers (almost) every item")
         out[start : start + seq.shape[0]] = draw
     return out
-
-
-def eval_histories(split: pl.DataFrame | str | os.PathLike, which: str, max_len: int) -> tuple[Tensor, Tensor]:
-    """(histories (N_users, L) long, left-padded; targets (N_users,)) of the valid or test step (PROTOCOL.md §Data)."""
-    frame = _read_split(split)
-    seq = pl.col("sequence")
-    if which == "valid":  # up to L items before seq[-2]
-        cut = seq.list.slice(0, seq.list.len() - 2)
-    elif which == "test":  # up to L items before seq[-1], the validation item included
-        cut = seq.list.slice(0, seq.list.len() - 1)
-    else:
-        raise ValueError(f"which must be 'valid' or 'test', got {which!r}")
-    histories = frame.select(cut.alias("history"))["history"]
-    targets = torch.from_numpy(frame[f"{which}_target"].to_numpy().astype(np.int64))
-    return left_pad(histories, max_len), targets
-
-
-def left_pad(lists: pl.Series, width: int | None) -> Tensor:
-    """The last `width` items of each list, left-padded with 0: (rows, width) long; width None = the longest list."""
-    lengths = lists.list.len().fill_null(0).to_numpy().astype(np.int64)
-    if width is None:
-        width = max(int(lengths.max(initial=0)), 1)
-    tails = lists.list.tail(width)
-    kept = np.minimum(lengths, width)
-    flat = tails.explode().drop_nulls().to_numpy().astype(np.int64)
-    rows = np.repeat(np.arange(len(kept)), kept)
-    starts = np.repeat(np.cumsum(kept) - kept, kept)
-    cols = width - kept[rows] + (np.arange(len(flat)) - starts)
-    out = np.zeros((len(kept), width), dtype=np.int64)
-    out[rows, cols] = flat
-    return torch.from_numpy(out)
-
-
-def _read_split(split: pl.DataFrame | str | os.PathLike) -> pl.DataFrame:
-    if isinstance(split, pl.DataFrame):
-        return split.sort("user_idx")
-    return pl.read_parquet(split).sort("user_idx")

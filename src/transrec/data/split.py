@@ -1,12 +1,16 @@
-"""Leave-one-out split: train = seq[:-2], valid target seq[-2], test target seq[-1] (PROTOCOL.md §Data)."""
+"""Leave-one-out split: train = seq[:-2], valid target seq[-2], test target seq[-1] (PROTOCOL.md §Data); the evaluation
+histories it implies, left-padded."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import os
 from pathlib import Path
 
+import numpy as np
 import polars as pl
+import torch
+from torch import Tensor
 
 from transrec.io import write_json, write_parquet
 
@@ -66,11 +70,39 @@ def split_frame(sequences: pl.DataFrame, max_len: int) -> pl.DataFrame:
     )
 
 
-def valid_history(seq: Sequence[int], max_len: int) -> list[int]:
-    """The up-to-L items before the validation target (unpadded)."""
-    return list(seq[:-2][-max_len:])
+def eval_histories(split: pl.DataFrame | str | os.PathLike, which: str, max_len: int) -> tuple[Tensor, Tensor]:
+    """(histories (N_users, L) long, left-padded; targets (N_users,)) of the valid or test step (PROTOCOL.md §Data)."""
+    frame = read_split(split)
+    seq = pl.col("sequence")
+    if which == "valid":  # up to L items before seq[-2]
+        cut = seq.list.slice(0, seq.list.len() - 2)
+    elif which == "test":  # up to L items before seq[-1], the validation item included
+        cut = seq.list.slice(0, seq.list.len() - 1)
+    else:
+        raise ValueError(f"which must be 'valid' or 'test', got {which!r}")
+    histories = frame.select(cut.alias("history"))["history"]
+    targets = torch.from_numpy(frame[f"{which}_target"].to_numpy().astype(np.int64))
+    return left_pad(histories, max_len), targets
 
 
-def test_history(seq: Sequence[int], max_len: int) -> list[int]:
-    """The up-to-L items before the test target, the validation item included (unpadded)."""
-    return list(seq[:-1][-max_len:])
+def left_pad(lists: pl.Series, width: int | None) -> Tensor:
+    """The last `width` items of each list, left-padded with 0: (rows, width) long; width None = the longest list."""
+    lengths = lists.list.len().fill_null(0).to_numpy().astype(np.int64)
+    if width is None:
+        width = max(int(lengths.max(initial=0)), 1)
+    tails = lists.list.tail(width)
+    kept = np.minimum(lengths, width)
+    flat = tails.explode().drop_nulls().to_numpy().astype(np.int64)
+    rows = np.repeat(np.arange(len(kept)), kept)
+    starts = np.repeat(np.cumsum(kept) - kept, kept)
+    cols = width - kept[rows] + (np.arange(len(flat)) - starts)
+    out = np.zeros((len(kept), width), dtype=np.int64)
+    out[rows, cols] = flat
+    return torch.from_numpy(out)
+
+
+def read_split(split: pl.DataFrame | str | os.PathLike) -> pl.DataFrame:
+    """The split table (a frame or its parquet), sorted by user_idx."""
+    if isinstance(split, pl.DataFrame):
+        return split.sort("user_idx")
+    return pl.read_parquet(split).sort("user_idx")

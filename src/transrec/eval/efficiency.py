@@ -1,25 +1,15 @@
-"""Efficiency measures: trainable parameters, peak GPU memory and the TPME score of the IISAN paper."""
+"""Efficiency measures: peak GPU memory and the TPME score of the IISAN paper."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 import torch
-from torch import nn
 
-__all__ = ["trainable_parameters", "peak_memory_gb", "reset_peak_memory", "tpme", "tpme_basis", "TPME_WEIGHTS"]
+__all__ = ["peak_memory_gb", "reset_peak_memory", "tpme", "tpme_basis", "TPME_WEIGHTS"]
 
 # IISAN (SIGIR 2024) §TPME: time, parameters, memory; PROTOCOL.md §Evaluation.
 TPME_WEIGHTS = {"seconds_per_epoch": 0.45, "trainable_parameters": 0.10, "peak_memory_gb": 0.45}
-
-
-def trainable_parameters(model: nn.Module) -> tuple[int, float]:
-    """(number of trainable parameters, their share of all parameters as a fraction in [0, 1])."""
-    total = trainable = 0
-    for parameter in model.parameters():  # parameters() yields a tied/shared tensor once
-        total += parameter.numel()
-        trainable += parameter.numel() if parameter.requires_grad else 0
-    return trainable, (trainable / total if total else 0.0)
 
 
 def peak_memory_gb(device: torch.device | str | None = None) -> float | None:

@@ -10,7 +10,7 @@ import polars as pl
 import torch
 from torch import Tensor, nn
 
-from transrec.data.loader import eval_histories
+from transrec.data.split import eval_histories
 from transrec.eval.ranking import evaluate
 
 STEPS = ("valid", "test")

@@ -8,8 +8,9 @@ import os
 import torch
 from torch import Tensor, nn
 
-from transrec.data.content import MultimodalContent, build_store_content
+from transrec.data.content import MultimodalContent
 from transrec.eval.ranking import encode_item_rows
+from transrec.features.content import build_store_content
 from transrec.models.multimodal import tower_inputs
 
 log = logging.getLogger(__name__)

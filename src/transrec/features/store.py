@@ -14,6 +14,7 @@ import polars as pl
 import torch
 from torch import Tensor
 
+from transrec.data.content import build_content
 from transrec.io import read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,6 @@ def build_feature_store(
 ) -> Path:
     """Run the frozen `modality` backbone over every item once; chunks are committed in `work_dir`, so a killed build
     resumes where it stopped; the finished store is moved to `out_dir`. Returns `out_dir`."""
-    from transrec.data.content import build_content
     from transrec.models.hub import resolve_model_path
     from transrec.models.item_encoders import build_item_encoder
 

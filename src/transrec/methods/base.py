@@ -182,17 +182,6 @@ def unfreeze(params: Iterable[nn.Parameter]) -> list[nn.Parameter]:
     return params
 
 
-def replace_module(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
-    """Put `new` at dotted `name` inside `model` and return the module it replaced."""
-    parent_name, _, child = name.rpartition(".")
-    parent = model.get_submodule(parent_name)
-    if child not in parent._modules:
-        raise ValueError(f"no submodule {name!r} to replace")
-    old = parent._modules[child]
-    setattr(parent, child, new)
-    return old
-
-
 def prepare_trainable(model: nn.Module, method: Method, also_train: Iterable[str]) -> dict[str, list[nn.Parameter]]:
     """Freeze all, apply `method`, unfreeze its groups and the `also_train` groups; one group per parameter."""
     freeze(model)

@@ -13,7 +13,7 @@ from huggingface_hub import PyTorchModelHubMixin, snapshot_download
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from transrec.data.loader import left_pad
+from transrec.data.split import left_pad
 from transrec.io import read_json, write_json, write_parquet
 from transrec.models.transrec import TransRec
 from transrec.serve.model import (GivenTokens, build_trained, catalogue_table, encode_given, image_bytes, image_content,

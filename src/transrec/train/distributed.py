@@ -96,11 +96,6 @@ def gather(obj: Any, world: World) -> list[Any]:
     return out
 
 
-def any_rank(flag: bool, world: World) -> bool:
-    """True if `flag` is True on any rank."""
-    return sum_all([float(flag)], world)[0] > 0
-
-
 def teardown(world: World) -> None:
     """Leave the process group (if this process joined one)."""
     if world.grouped and dist.is_initialized():

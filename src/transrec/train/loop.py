@@ -16,12 +16,15 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from transrec.data.content import build_content, build_multimodal_content, build_store_content
-from transrec.data.features import FeatureStore
-from transrec.data.loader import Batch, TrainingSet, eval_histories
+from transrec.data.content import build_content, build_multimodal_content
+from transrec.data.loader import Batch, TrainingSet
+from transrec.data.split import eval_histories
 from transrec.eval.efficiency import peak_memory_gb, reset_peak_memory
 from transrec.eval.ranking import compute_item_table, evaluate
 from transrec.eval.run_metrics import RunMetrics
+from transrec.features.cache import backbone_is_frozen, cache_first_tokens, store_first_tokens
+from transrec.features.content import build_store_content
+from transrec.features.store import FeatureStore
 from transrec.logs import progress
 from transrec.methods.base import build_method, prepare_trainable
 from transrec.models.hub import resolve_model_path
@@ -33,7 +36,6 @@ from transrec.models.precision import autocast, autocast_dtype
 from transrec.models.sasrec import SASRec
 from transrec.models.transrec import TransRec, count_parameters
 from transrec.train import checkpoint, distributed
-from transrec.train.feature_cache import backbone_is_frozen, cache_first_tokens, store_first_tokens
 from transrec.train.config import RunConfig
 
 log = logging.getLogger(__name__)

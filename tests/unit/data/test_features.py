@@ -11,9 +11,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
 from multimodal_assets import IMAGE_DEPTH, IMAGE_WIDTH, N_ITEMS, TEXT_DEPTH, TEXT_WIDTH, write_assets  # noqa: E402
 
-from transrec.data import features  # noqa: E402
-from transrec.data.content import StoreContent, build_content  # noqa: E402
-from transrec.data.features import FeatureStore, build_feature_store  # noqa: E402
+from transrec.data.content import build_content  # noqa: E402
+from transrec.features import store as features  # noqa: E402
+from transrec.features.content import StoreContent  # noqa: E402
+from transrec.features.store import FeatureStore, build_feature_store  # noqa: E402
 from transrec.models.iisan import first_token_stack  # noqa: E402
 from transrec.models.item_encoders import build_item_encoder  # noqa: E402
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from transrec.data.content import IdContent
-from transrec.data.loader import TrainingSet, eval_histories, left_pad, sample_negatives
-from transrec.data.split import split_frame
+from transrec.data.loader import TrainingSet, sample_negatives
+from transrec.data.split import eval_histories, left_pad, split_frame
 
 SEQUENCES = [[1, 2, 3, 4, 5, 6, 7], [8, 9, 3, 10, 11], [2, 12, 13, 14, 15, 16, 17, 18, 19]]
 N = 30

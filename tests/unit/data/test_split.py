@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from transrec.data import split as split_module  # its test_history helper must not be collected by pytest
+from transrec.data import split as split_module
 from transrec.data.split import split_leave_one_out
 
 
@@ -61,15 +61,11 @@ def test_long_window_sees_older_repeats(tmp_path):
     assert out["test_is_repeat"].to_list() == [False, True, True, False]
 
 
-def test_histories_include_valid_item_and_truncate(tmp_path):
-    seq = [4, 1, 2, 3, 5, 6, 7, 4, 8, 4]
-    assert split_module.valid_history(seq, 3) == [6, 7, 4]
-    assert split_module.test_history(seq, 3) == [7, 4, 8]
-    assert split_module.valid_history([1, 2, 3, 4, 5], 20) == [1, 2, 3]
-    assert split_module.test_history([1, 2, 3, 4, 5], 20) == [1, 2, 3, 4]
+def test_repeat_flags_match_the_evaluation_histories(tmp_path):
     _, out = _split(tmp_path, SEQS, max_len=3)
-    assert out["valid_is_repeat"].to_list() == [s[-2] in split_module.valid_history(s, 3) for s in SEQS]
-    assert out["test_is_repeat"].to_list() == [s[-1] in split_module.test_history(s, 3) for s in SEQS]
+    for which in ("valid", "test"):
+        histories, targets = split_module.eval_histories(out, which, 3)  # (users, 3), (users,)
+        assert out[f"{which}_is_repeat"].to_list() == (histories == targets[:, None]).any(1).tolist()
 
 
 def test_short_sequence_is_an_error(tmp_path):

@@ -1,4 +1,4 @@
-"""Method contract: registry and build_method errors, lists as combos, freeze, replace_module, prepare_trainable."""
+"""Method contract: registry and build_method errors, lists as combos, freeze, prepare_trainable."""
 
 from dataclasses import dataclass
 
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
-from transrec.methods.base import build_method, freeze, prepare_trainable, register, replace_module
+from transrec.methods.base import build_method, freeze, prepare_trainable, register
 from transrec.models.item_encoders import build_item_encoder
 from transrec.models.sasrec import SASRec
 from transrec.models.transrec import TransRec
@@ -75,18 +75,6 @@ def test_register_requires_frozen_dataclass():
 def test_freeze(model):
     assert freeze(model) is model
     assert not any(p.requires_grad for p in model.parameters())
-
-
-def test_replace_module(model):
-    name = "user_encoder.blocks.0.attention.query"
-    old = model.get_submodule(name)
-    wrapper = nn.Sequential(old, nn.Identity())
-    assert replace_module(model, name, wrapper) is old
-    assert model.get_submodule(name) is wrapper
-    replace_module(model, "user_encoder.blocks.1", nn.Identity())  # ModuleList index
-    assert isinstance(model.user_encoder.blocks[1], nn.Identity)
-    with pytest.raises((ValueError, AttributeError)):
-        replace_module(model, "user_encoder.blocks.0.attention.nothing", nn.Identity())
 
 
 def test_a_list_is_a_combo():

@@ -6,12 +6,12 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel, ViTConfig, ViTModel
 
+from transrec.features.cache import backbone_is_frozen
 from transrec.methods.base import build_method, prepare_trainable, validate_method
 from transrec.models.blocks import bottleneck_parameter_count, phm_parameter_count
 from transrec.models.item_encoders import ImageItemEncoder, TextItemEncoder
 from transrec.models.sasrec import SASRec
 from transrec.models.transrec import TransRec
-from transrec.train.feature_cache import backbone_is_frozen
 
 H, LAYERS, FFN, D = 768, 12, 3072, 64  # BERT-base / ViT-base; SASRec d = 64, 2 blocks
 

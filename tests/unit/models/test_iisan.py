@@ -6,8 +6,9 @@ from torch import nn
 from transformers import BertConfig, BertModel, ViTConfig, ViTModel
 
 from multimodal_assets import IMAGE_DEPTH, IMAGE_WIDTH, N_ITEMS, TEXT_DEPTH, TEXT_WIDTH, write_assets
-from transrec.data.content import build_multimodal_content, build_store_content
-from transrec.data.features import build_feature_store
+from transrec.data.content import build_multimodal_content
+from transrec.features.content import build_store_content
+from transrec.features.store import build_feature_store
 from transrec.methods.base import build_method, prepare_trainable
 from transrec.models import item_encoders
 from transrec.models.iisan import (

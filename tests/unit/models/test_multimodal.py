@@ -4,13 +4,14 @@ import pytest
 import torch
 
 from multimodal_assets import N_ITEMS, write_assets
-from transrec.data.content import build_multimodal_content, build_store_content
-from transrec.data.features import build_feature_store
+from transrec.data.content import build_multimodal_content
 from transrec.data.loader import TrainingSet
+from transrec.features.cache import backbone_is_frozen, cache_first_tokens
+from transrec.features.content import build_store_content
+from transrec.features.store import build_feature_store
 from transrec.methods.base import build_method, prepare_trainable
 from transrec.models.multimodal import GroupedTransRec, build_multimodal_item_encoder
 from transrec.models.sasrec import SASRec
-from transrec.train.feature_cache import backbone_is_frozen, cache_first_tokens
 
 D = 8
 

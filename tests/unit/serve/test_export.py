@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from transrec import export as export_cli
-from transrec.data.loader import left_pad
+from transrec.data.split import left_pad
 from transrec.export import export
 from transrec.serve.bank import AdapterBank
 from transrec.serve.recommender import Recommender

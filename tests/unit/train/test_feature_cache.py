@@ -7,13 +7,13 @@ from transformers import BertConfig, BertModel
 
 from test_loop import N_ITEMS, tiny_run
 from transrec.data.content import TextContent
+from transrec.features.cache import backbone_is_frozen, cache_first_tokens
 from transrec.methods.base import build_method, prepare_trainable
 from transrec.models.item_encoders import build_item_encoder
 from transrec.models.sasrec import SASRec
 from transrec.models.transrec import TransRec
 from transrec.train import checkpoint
 from transrec.train.config import RunConfig
-from transrec.train.feature_cache import backbone_is_frozen, cache_first_tokens
 from transrec.train.loop import train
 
 

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 import torch
 
-from transrec.data.loader import eval_histories
+from transrec.data.split import eval_histories
 from transrec.data.split import split_frame
 from transrec.io import write_json
 from transrec.train import checkpoint, loop
