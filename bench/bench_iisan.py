@@ -33,9 +33,9 @@ from transrec.models.hub import resolve_model_path
 from transrec.models.iisan import IISAN, IISANConfig, IISANItemEncoder, first_token_stack
 from transrec.models.item_encoders import ImageItemEncoder, TextItemEncoder
 from transrec.models.multimodal import GroupedTransRec, MultimodalItemEncoder
+from transrec.models.objectives import StepLoss
 from transrec.models.sasrec import SASRec
 from transrec.models.transrec import count_parameters
-from transrec.train.loop import StepLoss
 
 SHARED = os.environ.get("TRANSREC_SHARED_DATA", "../shared/data")  # relative = to the repository root
 DATA = (Path(__file__).resolve().parents[1] / SHARED).resolve() / "amazon_instruments"

@@ -1,10 +1,22 @@
-"""Training objectives: SASRec BCE, CPC BCE (last position), IISAN's in-batch softmax with logQ, a full softmax."""
+"""Training objectives: SASRec BCE, CPC BCE (last position), IISAN's in-batch softmax with logQ, a full softmax.
+
+OBJECTIVES maps each objective name to its loss on one encoded step and to what the training loader must put in a
+batch (fresh negatives, in-batch log q); StepLoss is a training step's loss as a module (what DDP wraps).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from transrec.data.loader import Batch
+    from transrec.models.transrec import TransRec
 
 
 def sasrec_bce(user_states: Tensor, pos_emb: Tensor, neg_emb: Tensor, valid: Tensor) -> Tensor:
@@ -91,3 +103,98 @@ def full_softmax(user_states: Tensor, targets: Tensor, table: Tensor, own_items:
 def _fp32(tensor: Tensor) -> torch.autocast:
     """Autocast off on the tensor's device: the losses stay in fp32 under bf16 training."""
     return torch.autocast(device_type=tensor.device.type, enabled=False)
+
+
+@dataclass
+class EncodedStep:
+    """One training step, encoded: what every objective's loss reads."""
+
+    batch: Batch
+    model: TransRec
+    table: Tensor  # (U, d): the batch's distinct items
+    padded: Tensor  # (U+1, d): row U is padding
+    emb: Tensor  # (B, L+1, d): padded[batch.slots]
+    states: Tensor  # (B, L, d): the users' states at the input positions
+    catalogue: dict[str, Tensor] | None = None  # content of item_idx 1..N, catalogue objectives only
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A training objective: its loss, and what the training loader must put in each batch."""
+
+    loss: Callable[[EncodedStep], Tensor]
+    negatives: bool = False  # one fresh uniform negative per (user, position): TrainingSet(negatives=True)
+    inbatch: bool = False  # log q of the batch's items and the users' own items: TrainingSet(inbatch=True)
+    catalogue: bool = False  # every item through the item encoder at every step: ID or precomputed-feature content
+
+
+def _bce(loss: Callable[..., Tensor]) -> Callable[[EncodedStep], Tensor]:
+    """A BCE objective on the positive (next item) and the drawn negative of every position."""
+
+    def step_loss(step: EncodedStep) -> Tensor:
+        return loss(step.states, step.emb[:, 1:], step.padded[step.batch.negative_slots], step.batch.valid)
+
+    return step_loss
+
+
+def _inbatch(per_slot: bool) -> Callable[[EncodedStep], Tensor]:
+    """The in-batch softmax: each distinct item one column, or (per_slot) weighed by the slots it fills."""
+
+    def step_loss(step: EncodedStep) -> Tensor:
+        batch, table = step.batch, step.table
+        counts = slot_counts(batch.slots, table.shape[0]) if per_slot else None
+        return inbatch_softmax(step.states, batch.slots[:, 1:], table, batch.log_q, batch.own_items, batch.valid, counts)
+
+    return step_loss
+
+
+def _full_softmax(step: EncodedStep) -> Tensor:
+    """The full softmax: the whole catalogue encoded, the window's items masked."""
+    batch = step.batch
+    every = step.model.encode_items(step.catalogue)  # (N, d)
+    every = torch.cat([every.new_zeros(1, every.shape[1]), every])  # (N+1, d): row 0 is padding
+    ids = torch.cat([batch.unique_items, batch.unique_items.new_zeros(1)])[batch.slots]  # (B, L+1), 0 = padding
+    return full_softmax(step.states, ids[:, 1:], every, ids, batch.valid)
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "sasrec": Objective(_bce(sasrec_bce), negatives=True),
+    "cpc": Objective(_bce(cpc_bce), negatives=True),
+    "inbatch": Objective(_inbatch(per_slot=False), inbatch=True),
+    "inbatch_slots": Objective(_inbatch(per_slot=True), inbatch=True),  # the released in-batch form
+    "softmax": Objective(_full_softmax, catalogue=True),
+}
+
+
+def objective(name: str) -> Objective:
+    """The registered objective `name`."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown objective {name!r}; expected one of {sorted(OBJECTIVES)}")
+    return OBJECTIVES[name]
+
+
+class StepLoss(nn.Module):
+    """A training step's loss as a forward pass, so DDP sees a forward: encode the U items once, then gather by slot."""
+
+    def __init__(self, model: TransRec, objective_name: str, content: Any = None) -> None:
+        super().__init__()
+        self.model = model
+        self.objective = objective_name
+        self.spec = objective(objective_name)
+        self.catalogue: dict[str, Tensor] | None = None
+        if self.spec.catalogue:  # every item through the item encoder at every step: an ID table or cached features
+            if getattr(content, "kind", None) not in ("id", "features"):
+                raise ValueError(f"objective {objective_name!r} encodes every item at every step: it needs an ID "
+                                 "encoder or cached frozen features (train.cache_frozen_features); use 'inbatch' for "
+                                 "a trained backbone")
+            device = next(model.parameters()).device
+            every = torch.arange(1, content.num_items + 1)
+            self.catalogue = {key: value.to(device) for key, value in content(every).items()}
+
+    def forward(self, batch: Batch) -> Tensor:
+        """Batch -> scalar loss."""
+        table = self.model.encode_items(batch.item_inputs)  # (U, d)
+        padded = torch.cat([table, table.new_zeros(1, table.shape[1])])  # (U+1, d): row U is padding
+        emb = padded[batch.slots]  # (B, L+1, d)
+        states = self.model.encode_users(emb[:, :-1], batch.slots[:, :-1] < table.shape[0])  # (B, L, d)
+        return self.spec.loss(EncodedStep(batch, self.model, table, padded, emb, states, self.catalogue))

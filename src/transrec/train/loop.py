@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from transrec.data.content import build_content, build_multimodal_content
-from transrec.data.loader import Batch, TrainingSet
+from transrec.data.loader import TrainingSet
 from transrec.data.split import eval_histories
 from transrec.eval.efficiency import peak_memory_gb, reset_peak_memory
 from transrec.eval.ranking import compute_item_table, evaluate
@@ -31,7 +31,7 @@ from transrec.models.hub import resolve_model_path
 from transrec.models.iisan import build_iisan_item_encoder
 from transrec.models.item_encoders import build_item_encoder
 from transrec.models.multimodal import GroupedTransRec, build_multimodal_item_encoder
-from transrec.models.objectives import cpc_bce, full_softmax, inbatch_softmax, sasrec_bce, slot_counts
+from transrec.models.objectives import StepLoss, objective
 from transrec.models.precision import autocast, autocast_dtype
 from transrec.models.sasrec import SASRec
 from transrec.models.transrec import TransRec, count_parameters
@@ -40,40 +40,6 @@ from transrec.train.config import RunConfig
 
 log = logging.getLogger(__name__)
 SELECT = "ndcg@10"  # model selection and early stopping (PROTOCOL.md §Evaluation)
-
-
-class StepLoss(nn.Module):
-    """A training step's loss as a forward pass, so DDP sees a forward: encode the U items once, then gather by slot."""
-
-    def __init__(self, model: TransRec, objective: str, content: Any = None) -> None:
-        super().__init__()
-        self.model = model
-        self.objective = objective
-        self.catalogue: dict[str, Tensor] | None = None  # content of item_idx 1..N, "softmax" only
-        if objective == "softmax":  # every item through the item encoder at every step: an ID table or cached features
-            if getattr(content, "kind", None) not in ("id", "features"):
-                raise ValueError("objective 'softmax' encodes every item at every step: it needs an ID encoder or cached "
-                                 "frozen features (train.cache_frozen_features); use 'inbatch' for a trained backbone")
-            device = next(model.parameters()).device
-            every = torch.arange(1, content.num_items + 1)
-            self.catalogue = {key: value.to(device) for key, value in content(every).items()}
-
-    def forward(self, batch: Batch) -> Tensor:
-        """Batch -> scalar loss."""
-        table = self.model.encode_items(batch.item_inputs)  # (U, d)
-        padded = torch.cat([table, table.new_zeros(1, table.shape[1])])  # (U+1, d): row U is padding
-        emb = padded[batch.slots]  # (B, L+1, d)
-        states = self.model.encode_users(emb[:, :-1], batch.slots[:, :-1] < table.shape[0])  # (B, L, d)
-        if self.objective in ("inbatch", "inbatch_slots"):
-            counts = slot_counts(batch.slots, table.shape[0]) if self.objective == "inbatch_slots" else None
-            return inbatch_softmax(states, batch.slots[:, 1:], table, batch.log_q, batch.own_items, batch.valid, counts)
-        if self.catalogue is not None:
-            every = self.model.encode_items(self.catalogue)  # (N, d)
-            every = torch.cat([every.new_zeros(1, every.shape[1]), every])  # (N+1, d): row 0 is padding
-            ids = torch.cat([batch.unique_items, batch.unique_items.new_zeros(1)])[batch.slots]  # (B, L+1), 0 = padding
-            return full_softmax(states, ids[:, 1:], every, ids, batch.valid)  # the window's items are masked
-        loss = sasrec_bce if self.objective == "sasrec" else cpc_bce
-        return loss(states, emb[:, 1:], padded[batch.negative_slots], batch.valid)
 
 
 def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
@@ -114,9 +80,9 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
 
     # --- data
     content, cached = _content(run, item_encoder, device, amp)
+    wanted = objective(run.objective)  # what the objective needs in a batch
     dataset = TrainingSet(split, content, num_items, run.model.max_len, seed=run.train.seed,
-                          negatives=run.objective in ("sasrec", "cpc"),
-                          inbatch=run.objective in ("inbatch", "inbatch_slots"))
+                          negatives=wanted.negatives, inbatch=wanted.inbatch)
     sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank, shuffle=True, seed=run.train.seed)
     loader = DataLoader(dataset, batch_size=run.train.batch_size, sampler=sampler, collate_fn=dataset.collate,
                         num_workers=run.train.num_workers, pin_memory=device.type == "cuda")

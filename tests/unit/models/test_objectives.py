@@ -157,9 +157,9 @@ def _step(objective: str, content):
     from transrec.data.loader import TrainingSet
     from transrec.data.split import split_frame
     from transrec.models.item_encoders import build_item_encoder
+    from transrec.models.objectives import StepLoss
     from transrec.models.sasrec import SASRec
     from transrec.models.transrec import TransRec
-    from transrec.train.loop import StepLoss
 
     torch.manual_seed(0)
     split = split_frame(pl.DataFrame({"user_idx": [0, 1, 2], "sequence": [[1, 2, 3, 4], [2, 3, 5, 6], [1, 5, 2, 3]]}), 3)
