@@ -118,8 +118,13 @@ def run_warm(argv: list[str], path: Path) -> int | None:
     if not first.startswith("pid "):
         return None  # the server exited between accepting and forking
     child = int(first.split()[1])
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signum)
+
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, lambda sig, _frame: os.kill(child, sig))
+        signal.signal(signum, forward)
     last = replies.readline()
     return int(last.split()[1]) if last.startswith("exit ") else 143  # dropped without a status: killed
 

@@ -117,16 +117,17 @@ def _wait(condition, seconds: float) -> bool:
     return True
 
 
-def test_killing_the_client_ends_its_trainer(tmp_path, warm_env):
+@pytest.mark.parametrize("signum, status", [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGTERM, 143)])
+def test_killing_the_client_ends_its_trainer(tmp_path, warm_env, signum, status):
     run = write_run(tmp_path, train={"epochs": 100_000, "batch_size": 3, "patience": 100_000, "threads": 1, "seed": 3})
     lock = tmp_path / "run" / LOCK_NAME
     client = launch("transrec.train.warm", run, warm_env)
     try:
         assert _wait(lambda: lock.exists() and _locked(lock), 60), "the trainer never took its run lock"
     finally:
-        client.kill()
-        client.wait()
-    assert _wait(lambda: not _locked(lock), 5), "the trainer outlived its SIGKILLed client"
+        client.send_signal(signum)  # SIGKILL: the child sees the hang-up; SIGTERM: the client forwards it
+        assert client.wait(timeout=10) == status
+    assert _wait(lambda: not _locked(lock), 5), "the trainer outlived its client"
 
 
 def test_the_fallback_trains_in_the_client_process(tmp_path, monkeypatch, capsys):
