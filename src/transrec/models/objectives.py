@@ -143,7 +143,8 @@ def _inbatch(per_slot: bool) -> Callable[[EncodedStep], Tensor]:
     def step_loss(step: EncodedStep) -> Tensor:
         batch, table = step.batch, step.table
         counts = slot_counts(batch.slots, table.shape[0]) if per_slot else None
-        return inbatch_softmax(step.states, batch.slots[:, 1:], table, batch.log_q, batch.own_items, batch.valid, counts)
+        return inbatch_softmax(step.states, batch.slots[:, 1:], table, batch.log_q, batch.own_items, batch.valid,
+                               counts)
 
     return step_loss
 

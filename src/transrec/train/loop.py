@@ -7,6 +7,7 @@ import os
 import random
 import signal
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,68 @@ log = logging.getLogger(__name__)
 SELECT = "ndcg@10"  # model selection and early stopping (PROTOCOL.md §Evaluation)
 
 
+@dataclass
+class Session:
+    """What a run's epochs need, built once by _setup; `state` is what last.pt saves (and resume restores)."""
+
+    world: distributed.World
+    amp: torch.dtype | None
+    split: pl.DataFrame
+    model: TransRec
+    groups: dict[str, list[nn.Parameter]]
+    optimizer: torch.optim.Optimizer
+    parameters: tuple[int, int]  # trainable, total
+    meta: dict[str, Any]  # best.pt's provenance
+    content: Any
+    cached: bool  # the content serves precomputed backbone outputs
+    dataset: TrainingSet
+    sampler: DistributedSampler
+    loader: DataLoader
+    users: dict[str, tuple[Tensor, Tensor]]  # "valid"/"test": (histories, targets)
+    step_loss: nn.Module
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        """This rank's device."""
+        return self.world.device
+
+
 def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
     """Train, select the epoch by validation NDCG@10 with early stopping, test it; returns metrics.json's content."""
-    # --- setup
     setup_started = time.perf_counter()
     out = Path(run.out_dir)
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    session = _setup(run)
+    # last.pt also holds the best epoch's tensors, so every kill point resumes (best.pt, a declared output that
+    # Snakemake deletes after a failed job, is published only at the end)
+    _seed(run.train.seed + session.world.rank)  # different dropout per rank
+    session.state = _resume_state(run, session, last_path, resume)
+    reset_peak_memory(session.device)
+    setup_seconds = time.perf_counter() - setup_started
+    state = session.state
+    while state["epoch"] < run.train.epochs and not state["stopped"]:
+        mean_loss, seconds = _train_epoch(run, session, state["epoch"])
+        _end_epoch(run, session, out, mean_loss, seconds)
+        fault_point("epoch_end")
+
+    # test the best epoch, then publish best.pt and metrics.json
+    test_started = time.perf_counter()
+    checkpoint.load_trainable(session.model, state["best_trainable"], source=f"{last_path} (best epoch)")
+    fault_point("test")
+    test = _evaluate(session.model, session.content, session.users["test"], run, session.device, session.amp)
+    metrics = _metrics(run, session, test, setup_seconds, time.perf_counter() - test_started)
+    if session.world.main:
+        checkpoint.save(best_path, {"trainable": state["best_trainable"], **session.meta})
+        metrics.save(out / "metrics.json")
+    log.info("best epoch %s: valid %s test %s", state["best_epoch"], metrics.valid, metrics.test)
+    distributed.barrier(session.world)
+    distributed.teardown(session.world)
+    return metrics.to_dict()
+
+
+def _setup(run: RunConfig) -> Session:
+    """The process group, the model with its method and optimizer, the content, the loader and the step loss."""
     world = distributed.setup(run.train.device)
     device = world.device
     torch.set_num_threads(run.train.threads)
@@ -54,10 +112,30 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
     _seed(run.train.seed)  # identical initial weights on every rank
     split = pl.read_parquet(run.data.split).sort("user_idx")
     num_items = pl.read_parquet(run.data.items, columns=["item_idx"]).height
+    model, groups, optimizer, parameters = _model_and_optimizer(run, num_items, device)
+    meta = {"base": run.encoder.path, "init_checkpoint": run.init_checkpoint, "method": dict(run.method),
+            "run_name": run.to_dict()["name"]}
 
-    # --- model and method
+    content, cached = _content(run, model.item_encoder, device, amp)
+    wanted = objective(run.objective)  # what the objective needs in a batch
+    dataset = TrainingSet(split, content, num_items, run.model.max_len, seed=run.train.seed,
+                          negatives=wanted.negatives, inbatch=wanted.inbatch)
+    sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank, shuffle=True, seed=run.train.seed)
+    loader = DataLoader(dataset, batch_size=run.train.batch_size, sampler=sampler, collate_fn=dataset.collate,
+                        num_workers=run.train.num_workers, pin_memory=device.type == "cuda")
+    users = {which: eval_histories(split, which, run.model.max_len) for which in ("valid", "test")}
+    step_loss: nn.Module = StepLoss(model, run.objective, content)
+    unused = world.grouped and _has_unused(step_loss, dataset, run, device, amp)
+    step_loss = distributed.wrap(step_loss, world, find_unused_parameters=unused)
+    return Session(world, amp, split, model, groups, optimizer, parameters, meta, content, cached, dataset, sampler,
+                   loader, users, step_loss)
+
+
+def _model_and_optimizer(run: RunConfig, num_items: int, device: torch.device
+                         ) -> tuple[TransRec, dict[str, list[nn.Parameter]], torch.optim.Optimizer, tuple[int, int]]:
+    """The model (init checkpoint loaded, method applied, on `device`), its trainable groups, Adam, and the
+    (trainable, total) parameter counts."""
     model = build_model(run, num_items)
-    item_encoder = model.item_encoder
     if run.init_checkpoint:
         source = checkpoint.load_init_checkpoint(model, run.init_checkpoint)
         if source.get("base") != run.encoder.path:
@@ -68,113 +146,104 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
         raise ValueError(f"optim.lr has no learning rate for trainable group(s) {missing_lr}")
     if not groups:
         raise ValueError(f"method {run.method} with also_train {list(run.also_train)} leaves nothing to train")
-    trainable, total = count_parameters(model)
+    parameters = count_parameters(model)
     model.to(device)
     if run.train.compile:
         model.item_encoder.compile(dynamic=True)
         model.user_encoder.compile(dynamic=True)
     optimizer = torch.optim.Adam([{"params": params, "lr": run.optim.lr[name], "name": name} for name, params in groups.items()],
                                  weight_decay=run.optim.weight_decay, fused=True)  # fused: one kernel, CPU and CUDA
-    meta = {"base": run.encoder.path, "init_checkpoint": run.init_checkpoint, "method": dict(run.method),
-            "run_name": run.to_dict()["name"]}
+    return model, groups, optimizer, parameters
 
-    # --- data
-    content, cached = _content(run, item_encoder, device, amp)
-    wanted = objective(run.objective)  # what the objective needs in a batch
-    dataset = TrainingSet(split, content, num_items, run.model.max_len, seed=run.train.seed,
-                          negatives=wanted.negatives, inbatch=wanted.inbatch)
-    sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank, shuffle=True, seed=run.train.seed)
-    loader = DataLoader(dataset, batch_size=run.train.batch_size, sampler=sampler, collate_fn=dataset.collate,
-                        num_workers=run.train.num_workers, pin_memory=device.type == "cuda")
-    valid_users = eval_histories(split, "valid", run.model.max_len)
-    test_users = eval_histories(split, "test", run.model.max_len)
-    step_loss: nn.Module = StepLoss(model, run.objective, content)
-    unused = world.grouped and _has_unused(step_loss, dataset, run, device, amp)
-    step_loss = distributed.wrap(step_loss, world, find_unused_parameters=unused)
 
-    # --- resume state: last.pt also holds the best epoch's tensors, so every kill point resumes (best.pt, a declared
-    # output that Snakemake deletes after a failed job, is published only at the end)
-    _seed(run.train.seed + world.rank)  # different dropout per rank
+def _resume_state(run: RunConfig, session: Session, last_path: Path, resume: bool) -> dict[str, Any]:
+    """A fresh state, or last.pt's (its tensors, optimizer and this rank's RNG loaded) when it was written by this
+    run config and world size."""
     state: dict[str, Any] = {"epoch": 0, "best_epoch": None, "best_valid": None, "bad_epochs": 0, "stopped": False,
                              "curve": [], "best_trainable": None}
-    last_path, best_path = out / "last.pt", out / "best.pt"
     saved = checkpoint.load_resumable(last_path) if resume else None  # a damaged last.pt: the previous, or afresh
-    if saved is not None:
-        if saved["run"] == run.to_dict() and len(saved["rng"]) == world.size and "best_trainable" in saved:
-            checkpoint.load_trainable(model, saved["trainable"], source=str(last_path))
-            optimizer.load_state_dict(saved["optimizer"])
-            checkpoint.set_rng_state(saved["rng"][world.rank])
-            state = {key: saved[key] for key in state}
-            log.info("resumed %s after epoch %d", last_path, state["epoch"])
-        else:
-            log.warning("%s was written by a different run config, world size or version: starting afresh", last_path)
-    reset_peak_memory(device)
-    setup_seconds = time.perf_counter() - setup_started
+    if saved is None:
+        return state
+    world = session.world
+    if saved["run"] == run.to_dict() and len(saved["rng"]) == world.size and "best_trainable" in saved:
+        checkpoint.load_trainable(session.model, saved["trainable"], source=str(last_path))
+        session.optimizer.load_state_dict(saved["optimizer"])
+        checkpoint.set_rng_state(saved["rng"][world.rank])
+        state = {key: saved[key] for key in state}
+        log.info("resumed %s after epoch %d", last_path, state["epoch"])
+    else:
+        log.warning("%s was written by a different run config, world size or version: starting afresh", last_path)
+    return state
 
-    # --- epochs
-    while state["epoch"] < run.train.epochs and not state["stopped"]:
-        epoch = state["epoch"]
-        dataset.set_epoch(epoch)
-        sampler.set_epoch(epoch)
-        model.train()
-        started = time.perf_counter()
-        loss_sum, steps = 0.0, 0
-        total_steps = min(len(loader), run.train.max_steps_per_epoch or len(loader))
-        batches = progress(loader, desc=f"epoch {epoch + 1}", total=total_steps) if world.main else iter(loader)
-        for batch in batches:
-            batch = batch.to(device, non_blocking=True)
-            with autocast(device, amp):
-                loss = step_loss(batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if run.optim.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_([p for params in groups.values() for p in params], run.optim.grad_clip)
-            optimizer.step()
-            loss_sum, steps = loss_sum + float(loss.detach()), steps + 1
-            fault_point("step")
-            if steps >= total_steps:
-                break
-        loss_sum, steps = distributed.sum_all([loss_sum, steps], world)
-        mean_loss = loss_sum / max(steps, 1)
-        if not np.isfinite(mean_loss):
-            raise FloatingPointError(f"epoch {epoch + 1}: training loss is {mean_loss}")
-        seconds = time.perf_counter() - started
 
-        # --- evaluate, checkpoint, stop
-        eval_started = time.perf_counter()
-        fault_point("validation")
-        valid = _evaluate(model, content, valid_users, run, device, amp)
-        eval_seconds = time.perf_counter() - eval_started
-        improved = state["best_valid"] is None or valid[SELECT] > state["best_valid"][SELECT]
-        if improved:
-            state.update(best_epoch=epoch + 1, best_valid=valid, bad_epochs=0,
-                         best_trainable=checkpoint.trainable_state(model))
-        else:
-            state["bad_epochs"] += 1
-        state["stopped"] = state["bad_epochs"] >= run.train.patience
-        state["curve"].append({"epoch": epoch + 1, "loss": mean_loss,
-                               "valid": {k: v for k, v in valid.items() if "@" in k},
-                               "train_seconds": seconds, "eval_seconds": eval_seconds})
-        state["epoch"] = epoch + 1
-        rng = distributed.gather(checkpoint.rng_state(), world)
-        if world.main:
-            checkpoint.save(last_path, {"run": run.to_dict(), "trainable": checkpoint.trainable_state(model),
-                                        "optimizer": optimizer.state_dict(), "rng": rng, **state},
-                            before_publish=lambda: fault_point("checkpoint"), keep_previous=True)
-        log.info("epoch %d/%d loss %.4f valid ndcg@10 %.2f hr@10 %.2f best epoch %d %.1f s + %.1f s eval%s",
-                 epoch + 1, run.train.epochs, mean_loss, valid["ndcg@10"], valid["hr@10"], state["best_epoch"], seconds,
-                 eval_seconds, " (early stop)" if state["stopped"] else "")
-        if run.train.tensorboard and world.main:
-            _tensorboard(out / "tensorboard", epoch + 1, mean_loss, valid)
-        fault_point("epoch_end")
+def _train_epoch(run: RunConfig, session: Session, epoch: int) -> tuple[float, float]:
+    """One epoch's optimizer steps: (mean loss over every rank's steps, seconds)."""
+    world, device, model = session.world, session.device, session.model
+    session.dataset.set_epoch(epoch)
+    session.sampler.set_epoch(epoch)
+    model.train()
+    started = time.perf_counter()
+    loss_sum, steps = 0.0, 0
+    loader = session.loader
+    total_steps = min(len(loader), run.train.max_steps_per_epoch or len(loader))
+    batches = progress(loader, desc=f"epoch {epoch + 1}", total=total_steps) if world.main else iter(loader)
+    for batch in batches:
+        batch = batch.to(device, non_blocking=True)
+        with autocast(device, session.amp):
+            loss = session.step_loss(batch)
+        session.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if run.optim.grad_clip is not None:
+            params = [p for group in session.groups.values() for p in group]
+            torch.nn.utils.clip_grad_norm_(params, run.optim.grad_clip)
+        session.optimizer.step()
+        loss_sum, steps = loss_sum + float(loss.detach()), steps + 1
+        fault_point("step")
+        if steps >= total_steps:
+            break
+    loss_sum, steps = distributed.sum_all([loss_sum, steps], world)
+    mean_loss = loss_sum / max(steps, 1)
+    if not np.isfinite(mean_loss):
+        raise FloatingPointError(f"epoch {epoch + 1}: training loss is {mean_loss}")
+    return mean_loss, time.perf_counter() - started
 
-    # --- test the best epoch, then publish best.pt and metrics.json
-    test_started = time.perf_counter()
-    checkpoint.load_trainable(model, state["best_trainable"], source=f"{last_path} (best epoch)")
-    fault_point("test")
-    test = _evaluate(model, content, test_users, run, device, amp)
-    curve = state["curve"]
-    metrics = RunMetrics.from_dict({
+
+def _end_epoch(run: RunConfig, session: Session, out: Path, mean_loss: float, seconds: float) -> None:
+    """Validate, keep the best epoch's tensors, count bad epochs (early stop), save last.pt, log."""
+    state, world, model = session.state, session.world, session.model
+    epoch = state["epoch"]
+    eval_started = time.perf_counter()
+    fault_point("validation")
+    valid = _evaluate(model, session.content, session.users["valid"], run, session.device, session.amp)
+    eval_seconds = time.perf_counter() - eval_started
+    improved = state["best_valid"] is None or valid[SELECT] > state["best_valid"][SELECT]
+    if improved:
+        state.update(best_epoch=epoch + 1, best_valid=valid, bad_epochs=0,
+                     best_trainable=checkpoint.trainable_state(model))
+    else:
+        state["bad_epochs"] += 1
+    state["stopped"] = state["bad_epochs"] >= run.train.patience
+    state["curve"].append({"epoch": epoch + 1, "loss": mean_loss, "valid": {k: v for k, v in valid.items() if "@" in k},
+                           "train_seconds": seconds, "eval_seconds": eval_seconds})
+    state["epoch"] = epoch + 1
+    rng = distributed.gather(checkpoint.rng_state(), world)
+    if world.main:
+        checkpoint.save(out / "last.pt", {"run": run.to_dict(), "trainable": checkpoint.trainable_state(model),
+                                          "optimizer": session.optimizer.state_dict(), "rng": rng, **state},
+                        before_publish=lambda: fault_point("checkpoint"), keep_previous=True)
+    log.info("epoch %d/%d loss %.4f valid ndcg@10 %.2f hr@10 %.2f best epoch %d %.1f s + %.1f s eval%s",
+             epoch + 1, run.train.epochs, mean_loss, valid["ndcg@10"], valid["hr@10"], state["best_epoch"], seconds,
+             eval_seconds, " (early stop)" if state["stopped"] else "")
+    if run.train.tensorboard and world.main:
+        _tensorboard(out / "tensorboard", epoch + 1, mean_loss, valid)
+
+
+def _metrics(run: RunConfig, session: Session, test: dict[str, float], setup_seconds: float,
+             test_seconds: float) -> RunMetrics:
+    """metrics.json: the best epoch's validation and test metrics, the curve, parameters, time and memory."""
+    state, split, curve = session.state, session.split, session.state["curve"]
+    trainable, total = session.parameters
+    return RunMetrics.from_dict({
         "run": {**run.to_dict()["name"], "stage": run.stage},
         "best_epoch": state["best_epoch"],
         "valid": {k: v for k, v in state["best_valid"].items() if "@" in k},
@@ -187,21 +256,14 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
         "seconds_per_epoch": float(np.median([c["train_seconds"] for c in curve])) if curve else None,
         "eval_seconds_per_epoch": float(np.median([c["eval_seconds"] for c in curve])) if curve else None,
         "setup_seconds": setup_seconds,
-        "test_seconds": time.perf_counter() - test_started,
-        "peak_memory_gb": peak_memory_gb(device),  # GiB, None on CPU
+        "test_seconds": test_seconds,
+        "peak_memory_gb": peak_memory_gb(session.device),  # GiB, None on CPU
         "repeat_share": {"valid": float(split["valid_is_repeat"].mean()), "test": float(split["test_is_repeat"].mean())},
-        "device": device.type,
-        "precision": "bf16" if amp is not None else "fp32",
-        "world_size": world.size,
-        "cached_item_features": cached,
+        "device": session.device.type,
+        "precision": "bf16" if session.amp is not None else "fp32",
+        "world_size": session.world.size,
+        "cached_item_features": session.cached,
     })
-    if world.main:
-        checkpoint.save(best_path, {"trainable": state["best_trainable"], **meta})
-        metrics.save(out / "metrics.json")
-    log.info("best epoch %s: valid %s test %s", state["best_epoch"], metrics.valid, metrics.test)
-    distributed.barrier(world)
-    distributed.teardown(world)
-    return metrics.to_dict()
 
 
 def fault_point(phase: str) -> None:
