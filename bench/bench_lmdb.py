@@ -18,7 +18,7 @@ import polars as pl
 from PIL import Image
 
 from transrec.data.images import build_lmdb, verify_lmdb
-from transrec.data.synthetic.pictures import SHAPES, PALETTE, draw, encode_jpeg
+from transrec.data.synthetic.pictures import PALETTE, SHAPES, draw, encode_jpeg
 from transrec.io import write_json
 
 log = logging.getLogger("bench_lmdb")

@@ -1,4 +1,5 @@
-"""Time one training step (forward + backward + Adam) of BERT-base + SASRec for every method; ours vs the released code's."""
+"""Time one training step (forward + backward + Adam) of BERT-base + SASRec for every method;
+ours vs the released code's."""
 
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ FLOPS_FORMULA = (
     "attention-score FLOPs, SASRec and the DTL are left out (< 1 % at T <= 30)"
 )
 VARIANTS = {
-    "ours": "unique items of the batch only, padded to the batch's longest title, bf16 autocast (CUDA), SDPA, fused Adam (CUDA)",
+    "ours": (
+        "unique items of the batch only, padded to the batch's longest title, bf16 autocast (CUDA), SDPA, "
+        "fused Adam (CUDA)"
+    ),
     "ours_fp32": "ablation: `ours` without bf16 autocast (isolates what batching + SDPA give)",
     "naive": "every slot incl. padding and duplicates (B*(L+1)*2 titles), padded to max_tokens, fp32, eager attention",
 }
@@ -53,8 +57,14 @@ METHODS = {
 SIZES = {  # --size: BERT shapes (random weights)
     "base": {},  # BERT-base: 12 x 768, the reference shape
     "small": {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 1024},
-    "tiny": {"vocab_size": 1000, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-             "intermediate_size": 37, "max_position_embeddings": 64},
+    "tiny": {
+        "vocab_size": 1000,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 37,
+        "max_position_embeddings": 64,
+    },
 }
 
 
@@ -70,7 +80,9 @@ class Catalogue:
 def make_catalogue(num_items: int, max_tokens: int, vocab: int, zipf: float, seed: int) -> Catalogue:
     """Titles of ~20 of max_tokens tokens on average (normal, sd 5, clipped to [4, max_tokens])."""
     rng = np.random.default_rng(seed)
-    lengths = np.clip(np.rint(rng.normal(0.67 * max_tokens, max_tokens / 6, num_items + 1)), 4, max_tokens).astype(np.int64)
+    lengths = np.clip(np.rint(rng.normal(0.67 * max_tokens, max_tokens / 6, num_items + 1)), 4, max_tokens).astype(
+        np.int64
+    )
     lengths[0] = 0
     ids = rng.integers(1000 if vocab > 2000 else 3, vocab, (num_items + 1, max_tokens))
     ids[:, 0], ids[np.arange(num_items + 1), np.maximum(lengths - 1, 0)] = 101 % vocab, 102 % vocab  # [CLS] ... [SEP]
@@ -105,8 +117,13 @@ def ours_inputs(cat: Catalogue, raw: dict[str, torch.Tensor], device: str) -> di
     negative_slots[valid] = inverse[int(real.sum()) :]
     width = int(cat.lengths[unique].max())
     ids = cat.tokens[unique, :width]
-    out = {"input_ids": ids, "attention_mask": (ids != 0).long(), "slots": slots, "negative_slots": negative_slots,
-           "valid": valid}
+    out = {
+        "input_ids": ids,
+        "attention_mask": (ids != 0).long(),
+        "slots": slots,
+        "negative_slots": negative_slots,
+        "valid": valid,
+    }
     return {k: v.to(device) for k, v in out.items()}
 
 
@@ -198,12 +215,12 @@ def run_case(args, cat: Catalogue, encoder_config: BertConfig, method: str, batc
         if measure:  # bytes autograd keeps for backward: the activation memory, measurable on any device
             saved[0] = 0
             with torch.autograd.graph.saved_tensors_hooks(count_saved, lambda t: t):
-                loss = step_fn(model, batches[i % len(batches)], trains_encoder, device)
+                loss = step_fn(model, batches[i % len(batches)], trains_encoder, device)  # noqa: F821
         else:
-            loss = step_fn(model, batches[i % len(batches)], trains_encoder, device)
+            loss = step_fn(model, batches[i % len(batches)], trains_encoder, device)  # noqa: F821
         loss.backward()
-        optimiser.step()
-        optimiser.zero_grad(set_to_none=True)
+        optimiser.step()  # noqa: F821 (closure over names `del`-ed after the last call)
+        optimiser.zero_grad(set_to_none=True)  # noqa: F821
         return loss.detach()
 
     # every pre-built batch is seen once before timing: a first-seen shape (U varies) costs extra kernel selection
@@ -232,11 +249,18 @@ def run_case(args, cat: Catalogue, encoder_config: BertConfig, method: str, batc
     real_tokens = [int(b["attention_mask"].sum()) for b in batches]
     flops = 2 * encoder_flop_params(model) * statistics.mean(tokens) * (3 if trains_encoder else 1)
     row = {
-        "method": method, "batch": batch_size, "variant": variant, "ms_per_step": ms,
-        "ms_p10": float(np.percentile(times, 10)), "ms_p90": float(np.percentile(times, 90)),
-        "users_per_s": batch_size / (ms / 1000), "titles_encoded": statistics.mean(titles),
-        "tokens_processed": statistics.mean(tokens), "real_tokens": statistics.mean(real_tokens),
-        "encoder_tflop_per_step": flops / 1e12, "achieved_tflop_s": flops / (ms / 1000) / 1e12,
+        "method": method,
+        "batch": batch_size,
+        "variant": variant,
+        "ms_per_step": ms,
+        "ms_p10": float(np.percentile(times, 10)),
+        "ms_p90": float(np.percentile(times, 90)),
+        "users_per_s": batch_size / (ms / 1000),
+        "titles_encoded": statistics.mean(titles),
+        "tokens_processed": statistics.mean(tokens),
+        "real_tokens": statistics.mean(real_tokens),
+        "encoder_tflop_per_step": flops / 1e12,
+        "achieved_tflop_s": flops / (ms / 1000) / 1e12,
         "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None,
         "trainable_params": sum(p.numel() for ps in groups.values() for p in ps),
         "saved_activations_mib": saved[0] / 2**20,  # first batch; the same batch for every method
@@ -261,8 +285,10 @@ def add_ratios_to_fta(rows: list[dict]) -> None:
 
 def print_table(rows: list[dict]) -> None:
     """One line per case plus the naive/ours ratio and the ratios to FTA."""
-    head = (f"{'method':12} {'B':>3} {'variant':9} {'ms/step':>9} {'vs FTA':>7} {'saved MiB':>9} {'vs FTA':>7} "
-            f"{'trainable':>11} {'peak GiB':>9} {'titles':>7} {'naive/ours':>10}")
+    head = (
+        f"{'method':12} {'B':>3} {'variant':9} {'ms/step':>9} {'vs FTA':>7} {'saved MiB':>9} {'vs FTA':>7} "
+        f"{'trainable':>11} {'peak GiB':>9} {'titles':>7} {'naive/ours':>10}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -270,9 +296,11 @@ def print_table(rows: list[dict]) -> None:
         ratio = f"{r['naive_over_ours']:.2f}x" if "naive_over_ours" in r else ""
         t_fta = f"{r['time_vs_fta']:.2f}" if "time_vs_fta" in r else ""
         s_fta = f"{r['saved_vs_fta']:.2f}" if "saved_vs_fta" in r else ""
-        print(f"{r['method']:12} {r['batch']:>3} {r['variant']:9} {r['ms_per_step']:>9.1f} {t_fta:>7} "
-              f"{r['saved_activations_mib']:>9.1f} {s_fta:>7} {r['trainable_params']:>11,} {mem:>9} "
-              f"{r['titles_encoded']:>7.0f} {ratio:>10}")
+        print(
+            f"{r['method']:12} {r['batch']:>3} {r['variant']:9} {r['ms_per_step']:>9.1f} {t_fta:>7} "
+            f"{r['saved_activations_mib']:>9.1f} {s_fta:>7} {r['trainable_params']:>11,} {mem:>9} "
+            f"{r['titles_encoded']:>7.0f} {ratio:>10}"
+        )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -315,10 +343,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print_table(rows)
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "cpu"
     report = {
-        "device": device_name, "torch": torch.__version__, "transformers": transformers.__version__,
-        "python": sys.version.split()[0], "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "encoder": f"bert-{args.size} (random weights)",
+        "device": device_name,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": sys.version.split()[0],
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+        "encoder": f"bert-{args.size} (random weights)",
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "variants": VARIANTS, "flops_formula": FLOPS_FORMULA, "results": rows,
+        "variants": VARIANTS,
+        "flops_formula": FLOPS_FORMULA,
+        "results": rows,
     }
     out = args.out or Path(__file__).parent / "out" / f"bench_step_{args.device}_{args.size}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

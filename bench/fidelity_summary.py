@@ -33,19 +33,24 @@ def summary(workdir: Path) -> pl.DataFrame:
 
 def markdown(table: pl.DataFrame) -> str:
     """The summary as a Markdown table: test HR@10 and NDCG@10 as mean ± std, the rest as means."""
+
     def pm(row: dict, value: str) -> str:
         std = row[f"{value} std"]
         return f"{row[f'{value} mean']:.2f}" + (f" ± {std:.2f}" if std is not None else "")
 
-    lines = ["| stage | encoder | objective | method | seeds | test HR@10 | test NDCG@10 | valid NDCG@10 | trainable "
-             "| s/epoch | epochs |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| stage | encoder | objective | method | seeds | test HR@10 | test NDCG@10 | valid NDCG@10 | trainable "
+        "| s/epoch | epochs |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in table.iter_rows(named=True):
         seconds = row["seconds_per_epoch mean"]
         lines.append(
             f"| {row['stage']} | {row['encoder']} | {row['objective']} | {row['method']} | {row['seeds']} "
             f"| {pm(row, 'test_hr@10')} | {pm(row, 'test_ndcg@10')} | {pm(row, 'valid_ndcg@10')} "
             f"| {row['trainable_parameters mean']:,.0f} | {'-' if seconds is None else f'{seconds:.1f}'} "
-            f"| {row['epochs mean']:.1f} |")
+            f"| {row['epochs mean']:.1f} |"
+        )
     return "\n".join(lines)
 
 

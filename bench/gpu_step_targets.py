@@ -41,9 +41,12 @@ def time_cached_iisan(args: argparse.Namespace, encoder_config, cat: bench_step.
     torch.manual_seed(0)
     item_encoder = build_iisan_item_encoder(args.d_model, IISANConfig(), shapes={"text": (depth, width)})
     model = GroupedTransRec(item_encoder, SASRec(args.d_model, args.max_len)).to(device)
-    groups = prepare_trainable(model, build_method({"kind": "iisan", "cached": True}), ["dtl", "fusion", "user_encoder"])
-    optimiser = torch.optim.Adam([{"params": p, "lr": IISAN_LR[g]} for g, p in groups.items()],
-                                 fused=device == "cuda" or None)
+    groups = prepare_trainable(
+        model, build_method({"kind": "iisan", "cached": True}), ["dtl", "fusion", "user_encoder"]
+    )
+    optimiser = torch.optim.Adam(
+        [{"params": p, "lr": IISAN_LR[g]} for g, p in groups.items()], fused=device == "cuda" or None
+    )
     kept = item_encoder.side.kept["text"]
     store = torch.randn(len(cat.lengths), len(kept), width, dtype=torch.float16, device=device)  # (N+1, K, w)
     rng = np.random.default_rng(args.seed + args.batch[0])
@@ -51,7 +54,9 @@ def time_cached_iisan(args: argparse.Namespace, encoder_config, cat: bench_step.
     batches = []
     for raw in raws:
         batch = bench_step.ours_inputs(cat, raw, device)
-        unique = torch.unique(torch.cat([raw["items"][raw["items"] != 0], raw["negatives"][:, :-1][batch["valid"].cpu()]]))
+        unique = torch.unique(
+            torch.cat([raw["items"][raw["items"] != 0], raw["negatives"][:, :-1][batch["valid"].cpu()]])
+        )
         batch["text_states"] = store[unique.to(device)]  # (U, K, w): what the store content serves
         batches.append(batch)
     model.train()
@@ -80,9 +85,14 @@ def time_cached_iisan(args: argparse.Namespace, encoder_config, cat: bench_step.
         if device == "cuda":
             torch.cuda.synchronize()
         times.append(1000 * (time.perf_counter() - t0))
-    return {"method": "iisan_cached", "batch": args.batch[0], "variant": "ours", "ms_per_step": statistics.median(times),
-            "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None,
-            "trainable_params": sum(p.numel() for ps in groups.values() for p in ps)}
+    return {
+        "method": "iisan_cached",
+        "batch": args.batch[0],
+        "variant": "ours",
+        "ms_per_step": statistics.median(times),
+        "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None,
+        "trainable_params": sum(p.numel() for ps in groups.values() for p in ps),
+    }
 
 
 def judge(rows: list[dict]) -> list[dict]:
@@ -91,14 +101,29 @@ def judge(rows: list[dict]) -> list[dict]:
     verdicts = []
     for method, bound in TARGETS.items():
         row = ours[method]
-        verdicts.append({"target": f"{method} ms/step <= {bound['ms']:g}", "value": row["ms_per_step"],
-                         "met": row["ms_per_step"] <= bound["ms"]})
+        verdicts.append(
+            {
+                "target": f"{method} ms/step <= {bound['ms']:g}",
+                "value": row["ms_per_step"],
+                "met": row["ms_per_step"] <= bound["ms"],
+            }
+        )
         memory = row["peak_mem_gib"]
-        verdicts.append({"target": f"{method} peak GiB <= {bound['gib']:g}", "value": memory,
-                         "met": memory is not None and memory <= bound["gib"]})
+        verdicts.append(
+            {
+                "target": f"{method} peak GiB <= {bound['gib']:g}",
+                "value": memory,
+                "met": memory is not None and memory <= bound["gib"],
+            }
+        )
     speedup = ours["fta"]["ms_per_step"] / ours["iisan_cached"]["ms_per_step"]
-    verdicts.append({"target": f"cached IISAN >= {IISAN_SPEEDUP:g}x faster than FTA", "value": speedup,
-                     "met": speedup >= IISAN_SPEEDUP})
+    verdicts.append(
+        {
+            "target": f"cached IISAN >= {IISAN_SPEEDUP:g}x faster than FTA",
+            "value": speedup,
+            "met": speedup >= IISAN_SPEEDUP,
+        }
+    )
     return verdicts
 
 
@@ -107,18 +132,55 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--smoke", action="store_true", help="tiny BERT on the CPU, 1 step per case: a CI check")
     parser.add_argument("--out", type=Path, required=True)
     ours, rest = parser.parse_known_args(argv)
-    shape = (["--device", "cpu", "--size", "tiny", "--num-items", "300", "--steps", "1", "--warmup", "1",
-              "--batches", "1", "--batch", "4", "--max-tokens", "8", "--max-len", "5"] if ours.smoke
-             else ["--device", "cuda", "--size", "base", "--batch", "32", "--max-len", "20", "--max-tokens", "30"])
-    step_args = [*shape, "--methods", "fta", "houlsby", "lora", "--variants", "ours", "naive",
-                 "--out", str(ours.out.with_name(ours.out.stem + "_bench_step.json")), *rest]
+    shape = (
+        [
+            "--device",
+            "cpu",
+            "--size",
+            "tiny",
+            "--num-items",
+            "300",
+            "--steps",
+            "1",
+            "--warmup",
+            "1",
+            "--batches",
+            "1",
+            "--batch",
+            "4",
+            "--max-tokens",
+            "8",
+            "--max-len",
+            "5",
+        ]
+        if ours.smoke
+        else ["--device", "cuda", "--size", "base", "--batch", "32", "--max-len", "20", "--max-tokens", "30"]
+    )
+    step_args = [
+        *shape,
+        "--methods",
+        "fta",
+        "houlsby",
+        "lora",
+        "--variants",
+        "ours",
+        "naive",
+        "--out",
+        str(ours.out.with_name(ours.out.stem + "_bench_step.json")),
+        *rest,
+    ]
     rows = bench_step.main(step_args)
     args = bench_step.parse_args(step_args)
     encoder_config = bench_step.BertConfig(**bench_step.SIZES[args.size])
     cat = bench_step.make_catalogue(args.num_items, args.max_tokens, encoder_config.vocab_size, args.zipf, args.seed)
     rows.append(time_cached_iisan(args, encoder_config, cat))
-    report = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu", "smoke": ours.smoke,
-              "args": step_args, "results": rows, "targets": None if ours.smoke else judge(rows)}
+    report = {
+        "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+        "smoke": ours.smoke,
+        "args": step_args,
+        "results": rows,
+        "targets": None if ours.smoke else judge(rows),
+    }
     ours.out.parent.mkdir(parents=True, exist_ok=True)
     ours.out.write_text(json.dumps(report, indent=2, default=str))
     for verdict in report["targets"] or []:

@@ -53,9 +53,23 @@ def run(config: dict, work: Path, out: Path, jobs: int, minutes: float) -> int:
     """Snakemake on the GPU, `jobs` training runs sharing it, stopped after `minutes`; tables copied to `out`."""
     work.mkdir(parents=True, exist_ok=True)
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-               "--configfile", str(work / "config.yaml"), "--cores", str(os.cpu_count() or 4),
-               "--resources", f"gpu={jobs}", "--keep-going", *TARGETS]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--configfile",
+        str(work / "config.yaml"),
+        "--cores",
+        str(os.cpu_count() or 4),
+        "--resources",
+        f"gpu={jobs}",
+        "--keep-going",
+        *TARGETS,
+    ]
     try:
         code = subprocess.run(command, cwd=REPO, timeout=60 * minutes).returncode
     except subprocess.TimeoutExpired:

@@ -52,7 +52,12 @@ def main() -> None:
         torch.manual_seed(0)
         BertModel(BertConfig(num_hidden_layers=args.bert_layers), add_pooling_layer=False).save_pretrained(bert_dir)
     config["encoders"]["bert_base_random"] = {"kind": "text", "path": "results/encoders/bert_base_random"}
-    config["train"].update(device=args.device, precision="bf16" if args.device == "cuda" else "fp32", epochs=args.epochs, max_steps_per_epoch=None)
+    config["train"].update(
+        device=args.device,
+        precision="bf16" if args.device == "cuda" else "fp32",
+        epochs=args.epochs,
+        max_steps_per_epoch=None,
+    )
     # the token cache was built with MiniLM's tokenizer, whose vocabulary is BERT-base-uncased's
     tokens = args.workdir / "results/tokens/adressa"
     shutil.copy(tokens / "minilm.npz", tokens / "bert_base_random.npz")
@@ -63,15 +68,27 @@ def main() -> None:
         path = args.workdir / spec["out_dir"] / "run.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(spec, indent=2))
-        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1"] if distributed else [sys.executable]
+        launcher = (
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1"]
+            if distributed
+            else [sys.executable]
+        )
         started = time.perf_counter()
-        subprocess.run([*launcher, "-m", "transrec.train", str(path.relative_to(args.workdir))], cwd=args.workdir, check=True)
+        subprocess.run(
+            [*launcher, "-m", "transrec.train", str(path.relative_to(args.workdir))], cwd=args.workdir, check=True
+        )
         metrics = json.loads((args.workdir / spec["out_dir"] / "metrics.json").read_text())
         row = {
-            "run": spec["out_dir"], "ddp": distributed, "wall_s": round(time.perf_counter() - started, 1),
-            "device": metrics.get("device"), "precision": metrics.get("precision"), "world_size": metrics.get("world_size"),
-            "seconds_per_epoch": metrics["seconds_per_epoch"], "peak_memory_gb": metrics["peak_memory_gb"],
-            "trainable_parameters": metrics["trainable_parameters"], "test": metrics["test"],
+            "run": spec["out_dir"],
+            "ddp": distributed,
+            "wall_s": round(time.perf_counter() - started, 1),
+            "device": metrics.get("device"),
+            "precision": metrics.get("precision"),
+            "world_size": metrics.get("world_size"),
+            "seconds_per_epoch": metrics["seconds_per_epoch"],
+            "peak_memory_gb": metrics["peak_memory_gb"],
+            "trainable_parameters": metrics["trainable_parameters"],
+            "test": metrics["test"],
         }
         summary.append(row)
         print(json.dumps(row), flush=True)

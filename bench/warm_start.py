@@ -1,4 +1,5 @@
-"""Wall seconds per training job: a fresh `python -m transrec.train` versus the warm-start client (docs/warm_start.md)."""
+"""Wall seconds per training job: a fresh `python -m transrec.train` versus
+the warm-start client (docs/warm_start.md)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,14 @@ from test_loop import tiny_run  # noqa: E402  (the unit tests' tiny run: id enco
 def timed(module: str, run: Path, env: dict) -> float:
     """Wall seconds of one job launched as the workflow launches it (a warm job that fell back raises)."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", module, str(run), "--threads", "1"], env=env, check=True,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", module, str(run), "--threads", "1"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seconds = time.perf_counter() - started
     if "training in this process" in done.stderr:
         raise RuntimeError(f"the warm client fell back: {done.stderr[:500]}")
@@ -48,8 +55,11 @@ def main() -> None:
         fresh = [timed("transrec.train", job(f"fresh{i}"), env) for i in range(args.runs)]
         first = timed("transrec.train.warm", job("warm_first"), env)  # starts the server (its imports)
         warm = [timed("transrec.train.warm", job(f"warm{i}"), env) for i in range(args.runs)]
-        servers = [int(pid) for log in (root / "sockets").glob("*.log")
-                   for pid in re.findall(r"^(\d+): warm in", log.read_text(), re.M)]
+        servers = [
+            int(pid)
+            for log in (root / "sockets").glob("*.log")
+            for pid in re.findall(r"^(\d+): warm in", log.read_text(), re.M)
+        ]
         for pid in servers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
@@ -60,7 +70,8 @@ def main() -> None:
         "warm_mean_s": round(statistics.mean(warm), 2),
         "ratio fresh/warm": round(statistics.mean(fresh) / statistics.mean(warm), 1),
         f"ratio over {args.runs + 1} jobs incl. server start": round(
-            statistics.mean(fresh) * (args.runs + 1) / (first + sum(warm)), 1),
+            statistics.mean(fresh) * (args.runs + 1) / (first + sum(warm)), 1
+        ),
         "fresh_s": [round(t, 2) for t in fresh],
         "warm_s": [round(t, 2) for t in warm],
         "server_starts": len(servers),  # > 1 when transrec's code changed during the run (a new key, a new server)

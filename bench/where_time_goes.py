@@ -49,8 +49,11 @@ def training_parts(root: Path) -> dict[str, float]:
 
 def wall_seconds(log: Path) -> float | None:
     """Seconds from the first to the last timestamp of a Snakemake console log."""
-    stamps = [datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y")
-              for line in log.read_text(errors="replace").splitlines() if (m := STAMP.match(line.strip()))]
+    stamps = [
+        datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y")
+        for line in log.read_text(errors="replace").splitlines()
+        if (m := STAMP.match(line.strip()))
+    ]
     return (stamps[-1] - stamps[0]).total_seconds() if len(stamps) > 1 else None
 
 
@@ -63,17 +66,25 @@ def report(root: Path, log: Path | None) -> str:
     total = sum(sum(v) for v in jobs.values())
     lines += ["| rule | jobs | job seconds | share |", "|---|---:|---:|---:|"]
     for rule, seconds in sorted(jobs.items(), key=lambda kv: -sum(kv[1])):
-        lines.append(f"| {rule} | {len(seconds)} | {sum(seconds):.0f} | {100 * sum(seconds) / max(total, 1e-9):.1f} % |")
+        lines.append(
+            f"| {rule} | {len(seconds)} | {sum(seconds):.0f} | {100 * sum(seconds) / max(total, 1e-9):.1f} % |"
+        )
     lines += [f"| all benchmarked jobs | {sum(len(v) for v in jobs.values())} | {total:.0f} | 100 % |", ""]
     parts = training_parts(root)
     trained = sum(jobs.get("pretrain", [])) + sum(jobs.get("adapt", []))
     inside = parts["setup"] + parts["train"] + parts["validation"] + parts["test"]
-    lines += [f"Inside the {parts['runs']:.0f} training runs ({parts['epochs']:.0f} epochs):", "",
-              "| part | seconds | share of training jobs |", "|---|---:|---:|"]
+    lines += [
+        f"Inside the {parts['runs']:.0f} training runs ({parts['epochs']:.0f} epochs):",
+        "",
+        "| part | seconds | share of training jobs |",
+        "|---|---:|---:|",
+    ]
     for name in ("train", "validation", "test", "setup"):
         lines.append(f"| {name} | {parts[name]:.0f} | {100 * parts[name] / max(trained, 1e-9):.1f} % |")
-    lines.append(f"| process start-up, imports, writing outputs (job time not in the above) | {trained - inside:.0f} | "
-                 f"{100 * (trained - inside) / max(trained, 1e-9):.1f} % |")
+    lines.append(
+        f"| process start-up, imports, writing outputs (job time not in the above) | {trained - inside:.0f} | "
+        f"{100 * (trained - inside) / max(trained, 1e-9):.1f} % |"
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from shared_paths import shared_data_dir
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -48,5 +49,3 @@ def paper_hub_cache(tmp_path_factory, monkeypatch) -> Path:
         (model / "snapshots" / revision / "config.json").write_text(json.dumps(config))
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     return cache
-
-

@@ -32,7 +32,8 @@ def check_config_file(path: str | os.PathLike) -> None:
 
 
 def load_config_files(*paths: str | os.PathLike) -> dict:
-    """The config of several YAML files merged in order, nested mappings key by key (as `snakemake --configfile a b`)."""
+    """The config of several YAML files merged in order, nested mappings key by key
+    (as `snakemake --configfile a b`)."""
     config: dict = {}
     for path in paths:
         check_config_file(path)
@@ -44,5 +45,7 @@ def merge_config(base: dict, overlay: dict) -> dict:
     """`base` with `overlay` merged in: nested mappings merge key by key, anything else is replaced."""
     out = dict(base)
     for key, value in overlay.items():
-        out[key] = merge_config(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = (
+            merge_config(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
     return out

@@ -72,7 +72,12 @@ def _anchor(ref: str) -> str:
 
 def _bounds(sub: Mapping[str, Any]) -> str:
     parts = []
-    for key, sign in (("minimum", "min"), ("exclusiveMinimum", "above"), ("maximum", "max"), ("exclusiveMaximum", "below")):
+    for key, sign in (
+        ("minimum", "min"),
+        ("exclusiveMinimum", "above"),
+        ("maximum", "max"),
+        ("exclusiveMaximum", "below"),
+    ):
         if key in sub:
             parts.append(f"{sign} {sub[key]}")
     return f" ({', '.join(parts)})" if parts else ""
@@ -145,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--schema", type=Path, default=SCHEMA)
     parser.add_argument("--out", type=Path, default=REFERENCE)
-    parser.add_argument("--check", action="store_true", help="exit 1 when --out is out of date or a key lacks a description")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when --out is out of date or a key lacks a description"
+    )
     args = parser.parse_args(argv)
     schema = load_schema(args.schema)
     text = render(schema)

@@ -22,8 +22,9 @@ from transrec.serve.recommender import Recommender
 log = logging.getLogger(__name__)
 
 
-def export(run_dir: str | os.PathLike, folder: str | os.PathLike, *, full: bool = False,
-           base_dir: str | os.PathLike = ".") -> Path:
+def export(
+    run_dir: str | os.PathLike, folder: str | os.PathLike, *, full: bool = False, base_dir: str | os.PathLike = "."
+) -> Path:
     """Write the export folder of the finished run `run_dir`; return it."""
     run_dir, folder = Path(run_dir), Path(folder)
     recommender = Recommender.from_run(run_dir, base_dir)
@@ -66,22 +67,42 @@ def model_card(recommender: Recommender, metrics: dict | None) -> str:
     run = recommender.run
     name = run.name
     lines = [
-        "---", "library_name: transrec", "tags: [recommendation, sequential-recommendation, transrec]", "---", "",
-        f"# transrec {name.method} on {name.dataset}", "",
+        "---",
+        "library_name: transrec",
+        "tags: [recommendation, sequential-recommendation, transrec]",
+        "---",
+        "",
+        f"# transrec {name.method} on {name.dataset}",
+        "",
         f"A TransRec sequential recommender: {run.encoder.kind} item encoder "
         f"`{run.encoder.path or run.encoder.paths or 'id table'}` + SASRec user encoder (d {run.model.d_model}, "
         f"L {run.model.max_len}), method `{run.method}` ({run.stage}, start `{name.start}`, objective "
-        f"`{run.objective}`, seed {name.seed}). Catalogue: {recommender.items.height} items.", "",
+        f"`{run.objective}`, seed {name.seed}). Catalogue: {recommender.items.height} items.",
+        "",
     ]
     if metrics:
-        rows = [f"| {split} | {metrics[split].get('hr@10', float('nan')):.2f} | "
-                f"{metrics[split].get('ndcg@10', float('nan')):.2f} |" for split in ("valid", "test")]
-        lines += ["| split | HR@10 | NDCG@10 |", "|---|---:|---:|", *rows, "",
-                  f"Full ranking over every item, history masked; best epoch {metrics.get('best_epoch')}; "
-                  f"{metrics.get('trainable_parameters')} trainable parameters.", ""]
-    lines += ["```python", "from transrec.serve.recommender import Recommender",
-              "model = Recommender.from_pretrained(\"<this folder or hub id>\")",
-              "model.recommend_history(item_ids=[...], k=10)", "```", ""]
+        rows = [
+            f"| {split} | {metrics[split].get('hr@10', float('nan')):.2f} | "
+            f"{metrics[split].get('ndcg@10', float('nan')):.2f} |"
+            for split in ("valid", "test")
+        ]
+        lines += [
+            "| split | HR@10 | NDCG@10 |",
+            "|---|---:|---:|",
+            *rows,
+            "",
+            f"Full ranking over every item, history masked; best epoch {metrics.get('best_epoch')}; "
+            f"{metrics.get('trainable_parameters')} trainable parameters.",
+            "",
+        ]
+    lines += [
+        "```python",
+        "from transrec.serve.recommender import Recommender",
+        'model = Recommender.from_pretrained("<this folder or hub id>")',
+        "model.recommend_history(item_ids=[...], k=10)",
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -17,9 +17,7 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 @contextlib.contextmanager
-def log_to_file(
-    path: str | os.PathLike | None, level: int = logging.INFO, mode: str = "w"
-) -> Iterator[logging.Logger]:
+def log_to_file(path: str | os.PathLike | None, level: int = logging.INFO, mode: str = "w") -> Iterator[logging.Logger]:
     """Send all `logging` output (and warnings) to `path` (and stderr) for the duration of the block."""
     root = logging.getLogger()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]

@@ -56,8 +56,10 @@ def read_new_items(path: str | os.PathLike) -> tuple[list[str], list[str | None]
             two = len(cells) == 2 and cells[1]
             three = len(cells) == 3 and (cells[1] or cells[2])
             if not cells[0] or not (two or three):
-                raise ValueError(f"{path}, line {line_no}: expected `item_id<TAB>title` or "
-                                 f"`item_id<TAB>title<TAB>image`, got {row!r}")
+                raise ValueError(
+                    f"{path}, line {line_no}: expected `item_id<TAB>title` or "
+                    f"`item_id<TAB>title<TAB>image`, got {row!r}"
+                )
             image = None
             if len(cells) == 3 and cells[2]:
                 image = Path(cells[2]).expanduser()
@@ -73,8 +75,15 @@ def read_new_items(path: str | os.PathLike) -> tuple[list[str], list[str | None]
     return ids, titles, images if any_image else None
 
 
-def recommend(run_dir: str | os.PathLike, out: str | os.PathLike, *, k: int = 10, history: str = "full",
-              base_dir: str | os.PathLike = ".", new_items: str | os.PathLike | None = None) -> pl.DataFrame:
+def recommend(
+    run_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    k: int = 10,
+    history: str = "full",
+    base_dir: str | os.PathLike = ".",
+    new_items: str | os.PathLike | None = None,
+) -> pl.DataFrame:
     """Top-k of every user of the run's target to `out` (user, rank, item_id, title, score), history masked."""
     recommender = open_recommender(run_dir, base_dir)
     if new_items:
@@ -90,17 +99,28 @@ def recommend(run_dir: str | os.PathLike, out: str | os.PathLike, *, k: int = 10
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m transrec.recommend", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m transrec.recommend",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
     parser.add_argument("source", help="a finished run folder (results/runs/...) or an export folder")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--out", help="every user's top-k to this parquet (run folders)")
-    parser.add_argument("--history", choices=["full", "test"], default="full",
-                        help="full: each user's last L items; test: the evaluation's test history")
+    parser.add_argument(
+        "--history",
+        choices=["full", "test"],
+        default="full",
+        help="full: each user's last L items; test: the evaluation's test history",
+    )
     parser.add_argument("--ids", nargs="+", help="one history as catalogue item ids, oldest first")
     parser.add_argument("--titles", nargs="+", help="one history as raw titles, oldest first (text models)")
-    parser.add_argument("--items", help="cold-start items to add first: a tsv of item_id<TAB>title, or "
-                        "item_id<TAB>title<TAB>image (a path, relative to the tsv unless absolute)")
+    parser.add_argument(
+        "--items",
+        help="cold-start items to add first: a tsv of item_id<TAB>title, or "
+        "item_id<TAB>title<TAB>image (a path, relative to the tsv unless absolute)",
+    )
     parser.add_argument("--base-dir", default=".", help="the workflow's working directory (run.json's paths)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -34,8 +34,14 @@ class Run:
     @classmethod
     def from_wildcards(cls, stage: str, wildcards: Any) -> Run:
         """The run a rule's wildcards name (fields a stage's path lacks take that stage's fixed values)."""
-        fixed = {"pretrain": {"method": "fta", "start": NOPT},
-                 "baseline": {"encoder": "none", "objective": "none", "start": NOPT}}[stage] if stage != "adapt" else {}
+        fixed = (
+            {
+                "pretrain": {"method": "fta", "start": NOPT},
+                "baseline": {"encoder": "none", "objective": "none", "start": NOPT},
+            }[stage]
+            if stage != "adapt"
+            else {}
+        )
         values = {f.name: fixed.get(f.name, getattr(wildcards, f.name, None)) for f in fields(cls) if f.name != "stage"}
         values["seed"] = int(values["seed"])
         return cls(stage=stage, **values)

@@ -23,7 +23,6 @@ import pytest
 import yaml
 
 from transrec.config_file import load_config_files
-
 from transrec.data import images
 from transrec.data.ingest import ingest
 from transrec.io import DiskFullError
@@ -149,14 +148,16 @@ def job_log(root: Path, rule: str, dataset: str) -> str:
         (
             "ingest",
             "no_meta",
-            r"raw/no_meta/reviews_Clothing_5.json: no usable interactions; 5 row\(s\) reference items missing from \S+raw/no_meta/meta_Clothing.json",
+            r"raw/no_meta/reviews_Clothing_5.json: no usable interactions; 5 row\(s\) reference items missing from "
+            r"\S+raw/no_meta/meta_Clothing.json",
         ),
         ("ingest", "empty", r"raw/empty/train/behaviors.tsv: no data rows"),
         ("ingest", "strict", r"raw/released: \d+ of \d+ rows quarantined as malformed \(.*> max_bad_fraction 1.00%\)"),
         (
             "build_lmdb",
             "nopics",
-            r"2 of 3 item images are missing \(66.7% > max_missing_fraction 50.0%\).*0108775044 -> \S+raw/nopics/images/010/0108775044.jpg",
+            r"2 of 3 item images are missing \(66.7% > max_missing_fraction 50.0%\).*0108775044 -> "
+            r"\S+raw/nopics/images/010/0108775044.jpg",
         ),
     ],
 )
@@ -287,8 +288,9 @@ def kill_config() -> dict:
         "dropout": 0.1,
     }
     config["methods"] = {"fta": {**config["methods"]["fta"], "hparams": hparams}}
-    config["experiments"] = {"kill": {"target": "mind", "encoder": "id", "objectives": ["sasrec"], "methods": ["fta"],
-                                      "seeds": [42]}}
+    config["experiments"] = {
+        "kill": {"target": "mind", "encoder": "id", "objectives": ["sasrec"], "methods": ["fta"], "seeds": [42]}
+    }
     config["subsample"] = {"fractions": []}
     return config
 
@@ -372,8 +374,16 @@ def test_killed_snakemake_takes_its_trainer_along_and_a_locked_run_stops_the_sec
     fresh(killable)
     lock = killable.run_dir / ".trainer.lock"
     env = {k: v for k, v in os.environ.items() if k != "TRANSREC_KILL_AT"} | {"HF_HUB_OFFLINE": "1"}
-    command = [*SNAKEMAKE, "--directory", str(killable.work), "--configfile", str(killable.config), "--cores", "2",
-               killable.target]
+    command = [
+        *SNAKEMAKE,
+        "--directory",
+        str(killable.work),
+        "--configfile",
+        str(killable.config),
+        "--cores",
+        "2",
+        killable.target,
+    ]
     lock.unlink(missing_ok=True)
     with subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
         deadline = time.monotonic() + 300
@@ -391,9 +401,16 @@ def test_killed_snakemake_takes_its_trainer_along_and_a_locked_run_stops_the_sec
     unlocked = snakemake(killable.work, killable.config, killable.target, "--unlock")
     assert unlocked.returncode == 0, failure(unlocked)
     holder = subprocess.Popen(  # a trainer still writing this run folder (e.g. on another node of a shared disk)
-        [sys.executable, "-c", "import sys, time; from transrec.train.run_lock import run_lock\n"
-         "with run_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(120)", str(killable.run_dir)],
-        stdout=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from transrec.train.run_lock import run_lock\n"
+            "with run_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(120)",
+            str(killable.run_dir),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"

@@ -25,9 +25,20 @@ def test_gpu_study_overlay_is_a_valid_config_with_every_method_inside_minilm(tmp
     config = study.merged_config(str(tmp_path), [42, 43])
     runs = study.check(config)
     methods = {Path(run).parts[-3] for run in runs}
-    assert methods == {"fta_minilm", "houlsby_minilm", "pfeiffer_minilm", "compacter_minilm", "kadapter_minilm",
-                       "lora_minilm", "prompt_minilm", "ln_tuning_minilm", "bitfit_minilm", "iisan_text",
-                       "iisan_text_cached", "frozen"}
+    assert methods == {
+        "fta_minilm",
+        "houlsby_minilm",
+        "pfeiffer_minilm",
+        "compacter_minilm",
+        "kadapter_minilm",
+        "lora_minilm",
+        "prompt_minilm",
+        "ln_tuning_minilm",
+        "bitfit_minilm",
+        "iisan_text",
+        "iisan_text_cached",
+        "frozen",
+    }
     assert len(runs) == 12 * 2  # 12 methods x 2 seeds
     assert config["datasets"]["amazon_instruments"]["raw_dir"] == str(tmp_path.resolve())
     assert config["train"]["device"] == "cuda" and config["methods"]["lora_minilm"]["alpha_item"] == 1
@@ -43,16 +54,24 @@ def test_step_targets_smoke_times_every_case_and_judges_nothing(tmp_path):
 
 def test_targets_are_judged_against_the_issue_bounds():
     judge = _module("gpu_step_targets").judge
-    rows = [{"method": "fta", "variant": "ours", "ms_per_step": 40.0, "peak_mem_gib": 9.0},
-            {"method": "houlsby", "variant": "ours", "ms_per_step": 41.0, "peak_mem_gib": 5.0},
-            {"method": "iisan_cached", "variant": "ours", "ms_per_step": 2.0, "peak_mem_gib": 0.5}]
+    rows = [
+        {"method": "fta", "variant": "ours", "ms_per_step": 40.0, "peak_mem_gib": 9.0},
+        {"method": "houlsby", "variant": "ours", "ms_per_step": 41.0, "peak_mem_gib": 5.0},
+        {"method": "iisan_cached", "variant": "ours", "ms_per_step": 2.0, "peak_mem_gib": 0.5},
+    ]
     verdicts = {v["target"]: v["met"] for v in judge(rows)}
-    assert verdicts == {"fta ms/step <= 45": True, "fta peak GiB <= 10": True, "houlsby ms/step <= 40": False,
-                        "houlsby peak GiB <= 6": True, "cached IISAN >= 20x faster than FTA": True}
+    assert verdicts == {
+        "fta ms/step <= 45": True,
+        "fta peak GiB <= 10": True,
+        "houlsby ms/step <= 40": False,
+        "houlsby peak GiB <= 6": True,
+        "cached IISAN >= 20x faster than FTA": True,
+    }
 
 
 @pytest.mark.slow
 def test_gpu_suite_script_smoke_mode_runs_on_a_cpu(tmp_path):
-    subprocess.run(["bash", str(BENCH / "gpu_suite.sh"), "--smoke"], check=True,
-                   env={**os.environ, "OUT_DIR": str(tmp_path)})
+    subprocess.run(
+        ["bash", str(BENCH / "gpu_suite.sh"), "--smoke"], check=True, env={**os.environ, "OUT_DIR": str(tmp_path)}
+    )
     assert (tmp_path / "gpu_step_targets_smoke.json").exists()

@@ -39,4 +39,3 @@ def test_amazon_clothing_matches_the_paper(shared_data, tmp_path):
     assert stats["output"]["items"] == 14_348
     # PROTOCOL.md: 13.5 % of the test targets repeat an item of their history
     assert report["test_repeat_share"] == pytest.approx(0.135, abs=0.001)
-

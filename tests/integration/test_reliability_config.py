@@ -43,8 +43,14 @@ def test_snakemake_names_the_line_of_a_tab_in_the_embedded_config(tmp_path):
     lines = config.read_text().splitlines()
     lines.insert(3, "\tbroken: 1")
     config.write_text("\n".join(lines) + "\n")
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n"], cwd=tmp_path, capture_output=True, text=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert f"{config}:4:1: not valid YAML" in proc.stdout + proc.stderr
     assert "a tab in the indentation" in proc.stdout + proc.stderr

@@ -19,11 +19,23 @@ REPO = Path(__file__).resolve().parents[2]
 CLUSTER = REPO / "profiles" / "slurm" / "local_cluster.sh"
 SMOKE = ["results/split/mind/split.parquet"]  # synthetic MIND: generate, ingest, sequences, split (4 jobs)
 CONFIG = ["--configfile", str(REPO / "config" / "config.yaml"), str(REPO / "config" / "smoke.yaml")]  # tiny data
-OUTPUTS = ["results/ingest/mind/items.parquet", "results/ingest/mind/interactions.parquet",
-           "results/sequences/mind/sequences.parquet", "results/split/mind/split.parquet"]
+OUTPUTS = [
+    "results/ingest/mind/items.parquet",
+    "results/ingest/mind/interactions.parquet",
+    "results/sequences/mind/sequences.parquet",
+    "results/split/mind/split.parquet",
+]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-ON_SLURM = ["--profile", str(REPO / "profiles" / "slurm"), "--slurm-init-seconds-before-status-checks", "2",
-            "--default-resources", "slurm_partition=local", "mem_mb=1000", "runtime=10"]  # the local partition
+ON_SLURM = [
+    "--profile",
+    str(REPO / "profiles" / "slurm"),
+    "--slurm-init-seconds-before-status-checks",
+    "2",
+    "--default-resources",
+    "slurm_partition=local",
+    "mem_mb=1000",
+    "runtime=10",
+]  # the local partition
 
 pytestmark = pytest.mark.slow
 
@@ -31,11 +43,16 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> dict[str, str]:
     """A running one-node SLURM (stopped afterwards); the environment that reaches it."""
-    missing = [tool for tool in ("slurmctld", "slurmd", "munged", "sbatch") if not shutil.which(tool)
-               and not Path(f"/usr/sbin/{tool}").exists()]
+    missing = [
+        tool
+        for tool in ("slurmctld", "slurmd", "munged", "sbatch")
+        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()
+    ]
     if missing or os.geteuid() != 0:
-        pytest.skip(f"needs root and SLURM ({', '.join(missing) or 'not root'}): apt-get install slurmctld slurmd "
-                    "munge slurm-client")
+        pytest.skip(
+            f"needs root and SLURM ({', '.join(missing) or 'not root'}): apt-get install slurmctld slurmd "
+            "munge slurm-client"
+        )
     if Path("/etc/slurm/slurm.conf").exists() and not Path("/etc/slurm/slurm.conf").is_symlink():
         pytest.skip("this machine has a SLURM configuration of its own (/etc/slurm/slurm.conf): not touching it")
     state = tmp_path_factory.mktemp("slurm")
@@ -49,8 +66,14 @@ def cluster(tmp_path_factory) -> dict[str, str]:
 
 def snakemake(workdir: Path, env: dict[str, str], *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """Snakemake on the smoke target in `workdir`."""
-    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *CONFIG, *args, "--", *SMOKE], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), *CONFIG, *args, "--", *SMOKE],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_smoke_target_on_slurm_matches_a_local_run_and_a_cancelled_job_is_retried(cluster, tmp_path):
@@ -67,8 +90,9 @@ def test_smoke_target_on_slurm_matches_a_local_run_and_a_cancelled_job_is_retrie
     # scancel the split job as soon as SLURM runs it: the profile's retry reruns it, Snakemake finishes
     (tmp_path / "slurm" / OUTPUTS[-1]).unlink()
     command = [*SNAKEMAKE, "--directory", str(tmp_path / "slurm"), *CONFIG, *ON_SLURM, "--", *SMOKE]
-    with subprocess.Popen(command, cwd=REPO, env=cluster, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True) as proc:
+    with subprocess.Popen(
+        command, cwd=REPO, env=cluster, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
         deadline = time.monotonic() + 300
         while True:
             jobs = subprocess.run(["squeue", "-h", "-o", "%i"], env=cluster, capture_output=True, text=True).stdout

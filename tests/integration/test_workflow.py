@@ -1,6 +1,5 @@
 """The workflow as a user drives it: dry runs of every shipped config, lint, config rejection, the default DAG."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,9 +39,21 @@ def planned_jobs(output: str) -> dict[str, int]:
 def test_default_config_dry_run_plans_every_stage(tmp_path):
     out = snakemake(tmp_path, "-n", "--cores", "2").stdout
     jobs = planned_jobs(out)
-    for rule in ("generate_synthetic", "ingest", "translate_titles", "build_sequences", "split_leave_one_out",
-                 "subsample_users", "build_lmdb", "verify_lmdb", "tokenize_titles", "pretrain", "adapt",
-                 "make_table", "plot_learning_curves"):
+    for rule in (
+        "generate_synthetic",
+        "ingest",
+        "translate_titles",
+        "build_sequences",
+        "split_leave_one_out",
+        "subsample_users",
+        "build_lmdb",
+        "verify_lmdb",
+        "tokenize_titles",
+        "pretrain",
+        "adapt",
+        "make_table",
+        "plot_learning_curves",
+    ):
         assert jobs.get(rule, 0) >= 1, rule
     assert jobs["generate_synthetic"] == 4 and jobs["pretrain"] >= 2
     for rule in ("make_study_table", "plot_study_figure", "build_feature_store", "evaluate_baseline"):
@@ -97,7 +108,8 @@ SMOKE = ("--configfile", str(REPO / "config/config.yaml"), str(REPO / "config/sm
 
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory):
-    """The whole default DAG at smoke size (config/smoke.yaml: tiny data, capped runs), run once in a fresh directory."""
+    """The whole default DAG at smoke size (config/smoke.yaml: tiny data, capped runs),
+    run once in a fresh directory."""
     workdir = tmp_path_factory.mktemp("default_run")
     snakemake(workdir, "--cores", "2", *SMOKE)
     return workdir
@@ -128,9 +140,16 @@ def test_default_run_is_complete_and_a_method_edit_reruns_only_its_runs(default_
     using = [name for name, study in config["studies"].items() if "prompt" in study["methods"]]
     assert runs and using
     tables = sum("table" in config["studies"][name] for name in using)
-    expected = {"write_adapt_config": len(runs), "adapt": len(runs), "make_table": 1, "plot_learning_curves": 1,
-                "make_summary": 1,
-                "all": 1, "make_study_table": tables, "plot_study_figure": len(using) - tables}
+    expected = {
+        "write_adapt_config": len(runs),
+        "adapt": len(runs),
+        "make_table": 1,
+        "plot_learning_curves": 1,
+        "make_summary": 1,
+        "all": 1,
+        "make_study_table": tables,
+        "plot_study_figure": len(using) - tables,
+    }
     assert jobs == {rule: n for rule, n in expected.items() if n}
 
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from transrec.config_reference import COMMAND, REFERENCE, SCHEMA, keys, load_schema, missing_descriptions, render, type_of
+from transrec.config_reference import (
+    COMMAND,
+    REFERENCE,
+    SCHEMA,
+    keys,
+    load_schema,
+    missing_descriptions,
+    render,
+    type_of,
+)
 
 
 def test_every_schema_key_has_a_description():
@@ -15,10 +24,18 @@ def test_committed_reference_is_up_to_date():
 
 
 def test_missing_descriptions_are_found():
-    schema = {"properties": {"a": {"type": "integer", "description": "x"}, "b": {"type": "object", "properties": {
-        "c": {"type": "string"}}, "description": "y"}, "d": {"type": "object", "additionalProperties": {
-            "type": "object", "properties": {"e": {"type": "number"}}}, "description": "z"}},
-        "$defs": {"f": {"type": "string"}}}
+    schema = {
+        "properties": {
+            "a": {"type": "integer", "description": "x"},
+            "b": {"type": "object", "properties": {"c": {"type": "string"}}, "description": "y"},
+            "d": {
+                "type": "object",
+                "additionalProperties": {"type": "object", "properties": {"e": {"type": "number"}}},
+                "description": "z",
+            },
+        },
+        "$defs": {"f": {"type": "string"}},
+    }
     assert missing_descriptions(schema) == ["b.c", "d.<name>.e", "$defs.f"]
 
 

@@ -13,6 +13,7 @@ def test_import_contracts_are_kept():
         import importlinter  # noqa: F401
     except ImportError as error:  # a missing linter fails, never skips: this test is how the contracts are enforced
         raise AssertionError("import-linter is not installed: pip install -r requirements.txt") from error
-    result = subprocess.run([sys.executable, "-c", LINT_IMPORTS, "--no-cache"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", LINT_IMPORTS, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, f"lint-imports found broken contracts:\n{result.stdout}\n{result.stderr}"

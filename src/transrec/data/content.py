@@ -13,8 +13,16 @@ import polars as pl
 import torch
 from torch import Tensor
 
-__all__ = ["TextContent", "ImageContent", "IdContent", "ItemContent", "build_content", "MultimodalContent",
-           "build_multimodal_content", "item_ids"]
+__all__ = [
+    "TextContent",
+    "ImageContent",
+    "IdContent",
+    "ItemContent",
+    "build_content",
+    "MultimodalContent",
+    "build_multimodal_content",
+    "item_ids",
+]
 
 
 class TextContent:
@@ -193,5 +201,9 @@ def build_multimodal_content(
     size: int = 224,
 ) -> MultimodalContent:
     """Title tokens and LMDB images of the items of `items_parquet` together."""
-    return MultimodalContent({"text": build_content("text", token_path, items_parquet),
-                              "image": build_content("image", lmdb_path, items_parquet, mean, std, size)})
+    return MultimodalContent(
+        {
+            "text": build_content("text", token_path, items_parquet),
+            "image": build_content("image", lmdb_path, items_parquet, mean, std, size),
+        }
+    )

@@ -359,7 +359,11 @@ def build_lmdb(
 
 
 def build_lmdb_via_work_dir(
-    item_table: str | Path, raw_dir: str | Path, lmdb_path: str | Path, report: str | Path, work_dir: str | Path,
+    item_table: str | Path,
+    raw_dir: str | Path,
+    lmdb_path: str | Path,
+    report: str | Path,
+    work_dir: str | Path,
     **settings,
 ) -> dict:
     """build_lmdb in a work folder under `work_dir` (a killed build resumes there; Snakemake would delete a half-built

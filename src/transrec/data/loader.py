@@ -95,7 +95,11 @@ class TrainingSet(Dataset):
         index = torch.as_tensor(users, dtype=torch.long)
         window = self.windows[index]  # (B, L+1)
         valid = (window[:, :-1] != 0) & (window[:, 1:] != 0)  # (B, L)
-        negatives = torch.where(valid, self.epoch_negatives[index], 0) if self.negatives else torch.zeros_like(valid, dtype=torch.long)
+        negatives = (
+            torch.where(valid, self.epoch_negatives[index], 0)
+            if self.negatives
+            else torch.zeros_like(valid, dtype=torch.long)
+        )
         ids = torch.cat([window.flatten(), negatives.flatten()])  # (B*(2L+1),)
         unique, inverse = torch.unique(ids, sorted=True, return_inverse=True)
         if unique.numel() and unique[0] == 0:  # padding is not an item: it becomes the extra row U
@@ -115,7 +119,8 @@ class TrainingSet(Dataset):
 
 
 def sample_negatives(sequences: Tensor, num_items: int, length: int, generator: torch.Generator) -> Tensor:
-    """Uniform item_idx in 1..N per (user, position), none in the user's row of `sequences` (N_users, S): rejection sampling."""
+    """Uniform item_idx in 1..N per (user, position), none in the user's row of `sequences` (N_users, S):
+    rejection sampling."""
     out = torch.empty(sequences.shape[0], length, dtype=torch.long)
     for start in range(0, sequences.shape[0], CHUNK_USERS):
         seq = sequences[start : start + CHUNK_USERS]  # (C, S)

@@ -67,9 +67,19 @@ def translate_titles(
         report.update(cached=0, translated_now=0)
     else:
         with _cache_lock(Path(cache_path)):  # the cache lives in data/interim, which workflows may share
-            translated = _from_cache(sources, backend, Path(cache_path), translator, report, source_lang=source_lang,
-                                     target_lang=target_lang, batch_size=batch_size, timeout_s=timeout_s,
-                                     max_retries=max_retries, backoff_s=backoff_s)
+            translated = _from_cache(
+                sources,
+                backend,
+                Path(cache_path),
+                translator,
+                report,
+                source_lang=source_lang,
+                target_lang=target_lang,
+                batch_size=batch_size,
+                timeout_s=timeout_s,
+                max_retries=max_retries,
+                backoff_s=backoff_s,
+            )
 
     titles = [
         table[i] if hit else translated.get(t.strip(), t) for i, t, hit in zip(items["item_id"], original, in_table)
@@ -87,8 +97,9 @@ def translate_titles(
 
 def _cache_lock(cache_path: Path) -> contextlib.AbstractContextManager[None]:
     """One translating process per cache file at a time (the others wait, then find the titles cached)."""
-    return exclusive_lock(cache_path.with_name(cache_path.name + ".lock"), f"the translation cache {cache_path}", "",
-                          wait=True)
+    return exclusive_lock(
+        cache_path.with_name(cache_path.name + ".lock"), f"the translation cache {cache_path}", "", wait=True
+    )
 
 
 def _from_cache(
@@ -229,8 +240,9 @@ def _translate_missing(
             except Exception as error:
                 remaining = len(missing) - len(done)
                 raise RuntimeError(
-                    f"translation failed after {max_retries + 1} attempts: {remaining} of {len(missing)} titles remain; "
-                    f"the cache {cache_path} keeps the {len(done)} translated so far, rerun to resume ({error})"
+                    f"translation failed after {max_retries + 1} attempts: {remaining} of {len(missing)} titles "
+                    f"remain; the cache {cache_path} keeps the {len(done)} translated so far, "
+                    f"rerun to resume ({error})"
                 ) from error
             lines = [json.dumps({"source": s, "target": t}, ensure_ascii=False) + "\n" for s, t in zip(batch, targets)]
             handle.write("".join(lines))

@@ -68,20 +68,37 @@ def download_dataset(
         cached = cache_dir / remote.name
         digest = fetch(remote.url, cached, policy=policy, sha256=remote.sha256, manual=f"By hand: {manual}", auth=auth)
         _place(cached, remote, staging, cache_dir / "unpacked")
-        manifest.append({"url": remote.url, "file": remote.name, "into": remote.into, "sha256": digest,
-                         "pinned": remote.sha256 is not None, "bytes": cached.stat().st_size})
+        manifest.append(
+            {
+                "url": remote.url,
+                "file": remote.name,
+                "into": remote.into,
+                "sha256": digest,
+                "pinned": remote.sha256 is not None,
+                "bytes": cached.stat().st_size,
+            }
+        )
     images = {"requested": 0, "already_there": 0, "fetched": 0, "failed": 0}
     if chosen.images == "amazon" and settings.images:
         urls = amazon_image_urls(sorted(p for p in staging.iterdir() if p.name.lower().startswith("meta")))
-        images = fetch_images(urls, cache_dir, image_failures, politeness=Politeness(
-            settings.image_workers, settings.per_host, settings.min_interval_s))
+        images = fetch_images(
+            urls,
+            cache_dir,
+            image_failures,
+            politeness=Politeness(settings.image_workers, settings.per_host, settings.min_interval_s),
+        )
         if (cache_dir / "images").is_dir():
             _link_tree(cache_dir / "images", staging / "images")
     else:
         fetch_images({}, cache_dir, image_failures)  # an empty failure report: nothing was asked for
     replace_dir(staging, raw_dir)
-    summary = {"release": chosen.name, "format": chosen.format, "raw_dir": str(raw_dir), "files": manifest,
-               "images": images}
+    summary = {
+        "release": chosen.name,
+        "format": chosen.format,
+        "raw_dir": str(raw_dir),
+        "files": manifest,
+        "images": images,
+    }
     write_json(report, summary)
     log.info("downloaded %s into %s: %d files, images %s", chosen.name, raw_dir, len(manifest), images)
     return summary

@@ -35,8 +35,14 @@ class Policy:
     backoff_s: float = 2.0
 
 
-RETRIED = (TransientError, requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-           urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError)  # the last two: from raw reads
+RETRIED = (
+    TransientError,
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    urllib3.exceptions.ReadTimeoutError,
+    urllib3.exceptions.ProtocolError,
+)  # the last two: from raw reads
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -75,8 +81,9 @@ def fetch(
         stop=tenacity.stop_after_attempt(policy.retries + 1),
         wait=tenacity.wait_exponential(multiplier=policy.backoff_s, max=60),
         retry=tenacity.retry_if_exception_type(RETRIED),
-        before_sleep=lambda state: log.warning("%s: %s; retry %d of %d", url, state.outcome.exception(),
-                                               state.attempt_number, policy.retries),
+        before_sleep=lambda state: log.warning(
+            "%s: %s; retry %d of %d", url, state.outcome.exception(), state.attempt_number, policy.retries
+        ),
         reraise=True,
     )
     for attempt in retrying:
@@ -93,13 +100,16 @@ def _verified(url: str, path: Path, sha256: str | None, shown: Path) -> str:
     digest = sha256_of(path)
     if sha256 and digest != sha256.lower():
         path.unlink()
-        raise DownloadError(f"{url}: checksum mismatch for {shown}: expected sha256 {sha256}, got {digest} "
-                            "(deleted; the file changed upstream or arrived corrupt)")
+        raise DownloadError(
+            f"{url}: checksum mismatch for {shown}: expected sha256 {sha256}, got {digest} "
+            "(deleted; the file changed upstream or arrived corrupt)"
+        )
     return digest
 
 
-def _fetch_once(session: requests.Session, url: str, part: Path, timeout: float, auth: tuple[str, str] | None,
-                manual: str) -> None:
+def _fetch_once(
+    session: requests.Session, url: str, part: Path, timeout: float, auth: tuple[str, str] | None, manual: str
+) -> None:
     """One attempt: continue `part` from its current size; raise TransientError when the body ends early."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}

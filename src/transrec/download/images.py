@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Politeness:
-    """At most `workers` requests in flight, at most `per_host` to one host, `min_interval_s` between a host's starts."""
+    """At most `workers` requests in flight, at most `per_host` to one host,
+    `min_interval_s` between a host's starts."""
 
     workers: int = 16
     per_host: int = 4
@@ -106,8 +107,12 @@ def fetch_images(
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(["path", "url", "reason"])
         writer.writerows(failures)
-    counts = {"requested": len(urls), "already_there": len(urls) - len(todo),
-              "fetched": len(todo) - len(failures), "failed": len(failures)}
+    counts = {
+        "requested": len(urls),
+        "already_there": len(urls) - len(todo),
+        "fetched": len(todo) - len(failures),
+        "failed": len(failures),
+    }
     log.info("images: %s (failures listed in %s)", counts, report)
     return counts
 

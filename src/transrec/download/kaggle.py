@@ -21,7 +21,8 @@ def credentials(environ: Mapping[str, str], manual: str) -> tuple[str, str]:
         raise MissingCredentials(
             "Kaggle credentials are missing: set KAGGLE_USERNAME and KAGGLE_KEY (kaggle.com -> Settings -> API -> "
             "Create New Token gives both, in kaggle.json) in the environment of the download job, and accept the "
-            f"competition's rules on its page. Or, by hand: {manual}")
+            f"competition's rules on its page. Or, by hand: {manual}"
+        )
     return user, key
 
 

@@ -14,9 +14,10 @@ def ranks_from_scores(scores: Tensor, targets: Tensor, ties: str = "pessimistic"
     Ties: "pessimistic" (default) gives a target tied with others the worst tied place, "optimistic" the best; the
     reference's argsort breaks them arbitrarily. fp32 scores of real embeddings almost never tie, so the choice only
     matters for a collapsed model (all scores equal), where "optimistic" would report a hit for every user; the
-    default makes such a model score 0. evaluate() also reports `tie_share`. A target whose score is -inf (masked because it occurs in the history,
-    PROTOCOL.md §Evaluation) gets rank MISS, so a repeated target always misses even when fewer than K items are left
-    unmasked. A NaN target score is also MISS (NaN compares false, which would otherwise give rank 1).
+    default makes such a model score 0. evaluate() also reports `tie_share`. A target whose score is -inf (masked
+    because it occurs in the history, PROTOCOL.md §Evaluation) gets rank MISS, so a repeated target always misses
+    even when fewer than K items are left unmasked. A NaN target score is also MISS (NaN compares false, which
+    would otherwise give rank 1).
     """
     if ties not in ("optimistic", "pessimistic"):
         raise ValueError(f"ties must be 'optimistic' or 'pessimistic', not {ties!r}")

@@ -1,4 +1,5 @@
-"""The popularity baseline: every user gets the most interacted items, ranked and masked exactly like a trained model."""
+"""The popularity baseline: every user gets the most interacted items,
+ranked and masked exactly like a trained model."""
 
 from __future__ import annotations
 

@@ -46,15 +46,19 @@ def frozen_backbones(encoder: nn.Module) -> list[nn.Module]:
 def backbone_is_frozen(encoder: nn.Module) -> bool:
     """True when no tensor of a pretrained backbone trains, so its outputs are fixed for the whole run."""
     backbones = frozen_backbones(encoder)
-    # modules a method hangs on the encoder's stages (prompt tuning / VPT, K-Adapter's side tower) change first_token too
+    # modules a method hangs on the encoder's stages (prompt tuning / VPT, K-Adapter's side tower) change
+    # first_token too
     staged = [m for m in (getattr(encoder, "prompt", None), getattr(encoder, "side", None)) if isinstance(m, nn.Module)]
     return bool(backbones) and not any(p.requires_grad for m in backbones + staged for p in m.parameters())
 
 
 def store_first_tokens(stores: dict[str, str | os.PathLike], items_parquet: str | os.PathLike):
-    """The frozen baseline's content: each item's backbone output read from the hidden-state store(s) {modality: path}."""
+    """The frozen baseline's content: each item's backbone output read from the hidden-state store(s)
+    {modality: path}."""
     content = build_store_content(stores, items_parquet)
-    log.info("frozen backbone: features of %d items read from %s", content.num_items, ", ".join(map(str, stores.values())))
+    log.info(
+        "frozen backbone: features of %d items read from %s", content.num_items, ", ".join(map(str, stores.values()))
+    )
     return content
 
 
@@ -71,11 +75,21 @@ def cache_first_tokens(
     towers = {f"{m}_": tower for m, tower in encoder.towers.items()} if hasattr(encoder, "towers") else {"": encoder}
     parts = {}
     for prefix, tower in towers.items():
+
         def encode(inputs: dict[str, Tensor], tower: nn.Module = tower, modality: str = prefix[:-1]) -> Tensor:
             return tower.first_token(tower_inputs(modality, inputs) if modality else inputs)  # (B, h)
 
-        features = encode_item_rows(encoder, content, 1, content.num_items + 1, batch_size=batch_size, device=device,
-                                    dtype=dtype, num_workers=num_workers, encode=encode)  # (N, h)
+        features = encode_item_rows(
+            encoder,
+            content,
+            1,
+            content.num_items + 1,
+            batch_size=batch_size,
+            device=device,
+            dtype=dtype,
+            num_workers=num_workers,
+            encode=encode,
+        )  # (N, h)
         padded = torch.cat([features.new_zeros(1, features.shape[1]), features]).cpu()  # (N+1, h)
         parts[prefix] = FeatureContent(padded, f"{prefix}first_token")
     return parts[""] if "" in parts else MultimodalContent(parts)

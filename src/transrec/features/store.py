@@ -87,13 +87,22 @@ def build_feature_store(
     content = build_content(modality, content_path, items_parquet, encoder.image_mean, encoder.image_std, size)
     depth, width = encoder.backbone.config.num_hidden_layers, encoder.backbone.config.hidden_size
     num_items = content.num_items
-    signature = {"modality": modality, "encoder": encoder_path, "num_items": num_items, "depth": depth, "width": width,
-                 "dtype": "float16", "rows": [f"hidden_{k}" for k in range(depth + 1)] + ["output"]}
+    signature = {
+        "modality": modality,
+        "encoder": encoder_path,
+        "num_items": num_items,
+        "depth": depth,
+        "width": width,
+        "dtype": "float16",
+        "rows": [f"hidden_{k}" for k in range(depth + 1)] + ["output"],
+    }
     work, out = Path(work_dir), Path(out_dir)
     array, done = _open_work(work, signature, (num_items + 1, depth + 2, width))
     if done:
         log.info("%s: resuming after %d/%d items", work, done, num_items)
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device)
+    dev = torch.device(
+        "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
+    )
     encoder.to(dev)
     for start in range(done + 1, num_items + 1, chunk_items):
         stop = min(start + chunk_items, num_items + 1)
@@ -111,8 +120,9 @@ def build_feature_store(
     return out
 
 
-def check_item_content(modality: str, items: pl.DataFrame, content_path: str | os.PathLike,
-                       items_parquet: str | os.PathLike) -> None:
+def check_item_content(
+    modality: str, items: pl.DataFrame, content_path: str | os.PathLike, items_parquet: str | os.PathLike
+) -> None:
     """Raise naming the first items whose title (text) or image (image) is missing, before any encoding."""
     if modality == "text":
         title = pl.col("title")
@@ -122,7 +132,9 @@ def check_item_content(modality: str, items: pl.DataFrame, content_path: str | o
         from transrec.data.images import LmdbImageReader
 
         reader = LmdbImageReader(content_path)
-        missing = items.filter(~pl.col("item_id").cast(pl.String).map_elements(reader.__contains__, return_dtype=pl.Boolean))
+        missing = items.filter(
+            ~pl.col("item_id").cast(pl.String).map_elements(reader.__contains__, return_dtype=pl.Boolean)
+        )
         what = f"no image in {content_path}"
     else:
         raise ValueError(f"unknown modality {modality!r}; expected text or image")
@@ -147,8 +159,16 @@ def _open_work(work: Path, signature: dict[str, Any], shape: tuple[int, ...]) ->
     return array, 0
 
 
-def _encode_chunk(modality: str, encoder: Any, content: Any, start: int, stop: int, batch_size: int,
-                  device: torch.device, num_workers: int) -> np.ndarray:
+def _encode_chunk(
+    modality: str,
+    encoder: Any,
+    content: Any,
+    start: int,
+    stop: int,
+    batch_size: int,
+    device: torch.device,
+    num_workers: int,
+) -> np.ndarray:
     """First-token stacks of items start..stop-1 in fp32 (eval mode, no grad), stored as float16: (C, n+2, w)."""
     from transrec.eval.ranking import encode_item_rows
     from transrec.models.iisan import first_token_stack
@@ -156,8 +176,17 @@ def _encode_chunk(modality: str, encoder: Any, content: Any, start: int, stop: i
     def encode(inputs: dict[str, Tensor]) -> Tensor:
         return first_token_stack(modality, encoder.backbone, inputs).flatten(1)  # (B, (n+2)*w)
 
-    flat = encode_item_rows(encoder, content, start, stop, batch_size=batch_size, device=device, dtype=torch.float32,
-                            num_workers=num_workers, encode=encode)  # (C, (n+2)*w)
+    flat = encode_item_rows(
+        encoder,
+        content,
+        start,
+        stop,
+        batch_size=batch_size,
+        device=device,
+        dtype=torch.float32,
+        num_workers=num_workers,
+        encode=encode,
+    )  # (C, (n+2)*w)
     stack = flat.view(stop - start, -1, encoder.hidden_size).cpu().numpy().astype(np.float16)  # (C, n+2, w)
     if not np.isfinite(stack).all():  # a value beyond float16's range would poison every run reading the store
         bad = start + int(np.flatnonzero(~np.isfinite(stack).reshape(len(stack), -1).all(1))[0])

@@ -101,12 +101,16 @@ def validate_method(spec: dict | list, encoder: dict, where: str) -> None:
 def check_towers(towers: tuple[str, ...], allowed: tuple[str, ...] = TOWERS) -> None:
     """Towers must be a non-empty subset of `allowed`, without repeats."""
     if not towers or len(set(towers)) != len(towers) or any(t not in allowed for t in towers):
-        raise FieldError("towers", f"must be a non-empty list of distinct towers from {list(allowed)}, "
-                                   f"got {list(towers)}")
+        raise FieldError(
+            "towers", f"must be a non-empty list of distinct towers from {list(allowed)}, got {list(towers)}"
+        )
     parts = [t for t in towers if t in ITEM_MODALITY_TOWERS]
     if "item" in towers and parts:
-        raise FieldError("towers", f"'item' already covers both towers of a multimodal item; list either 'item' or "
-                                   f"{parts}, got {list(towers)}")
+        raise FieldError(
+            "towers",
+            f"'item' already covers both towers of a multimodal item; list either 'item' or "
+            f"{parts}, got {list(towers)}",
+        )
 
 
 def check_positive(name: str, value: object) -> None:
@@ -132,20 +136,27 @@ def check_transformer_item_tower(towers: tuple[str, ...], encoder: dict, *, mult
         for modality, facts in encoder.get("towers", {}).items():
             model_type = facts.get("model_type")
             if model_type is not None and model_type not in SITE_MAPS:
-                raise FieldError("towers", f"no site map for the {modality} tower's model type {model_type!r}; "
-                                           f"known: {sorted(SITE_MAPS)}")
+                raise FieldError(
+                    "towers",
+                    f"no site map for the {modality} tower's model type {model_type!r}; known: {sorted(SITE_MAPS)}",
+                )
         return
     if kind is not None and kind not in ("text", "image"):
-        raise FieldError("towers", f"an item tower of kind {kind!r} has no site map (text, image or multimodal "
-                                   "encoders only)")
+        raise FieldError(
+            "towers", f"an item tower of kind {kind!r} has no site map (text, image or multimodal encoders only)"
+        )
     parts = [t for t in items if t in ITEM_MODALITY_TOWERS]
     if parts and kind is not None:
-        raise FieldError("towers", f"{parts} select one tower of a multimodal item; this item encoder is {kind!r} "
-                                   "(a single backbone): use 'item'")
+        raise FieldError(
+            "towers",
+            f"{parts} select one tower of a multimodal item; this item encoder is {kind!r} "
+            "(a single backbone): use 'item'",
+        )
     model_type = encoder.get("model_type")
     if model_type is not None and model_type not in SITE_MAPS:
-        raise FieldError("towers", f"no site map for the item encoder's model type {model_type!r}; "
-                                   f"known: {sorted(SITE_MAPS)}")
+        raise FieldError(
+            "towers", f"no site map for the item encoder's model type {model_type!r}; known: {sorted(SITE_MAPS)}"
+        )
 
 
 def merge_groups(*groups: dict[str, list[nn.Parameter]]) -> dict[str, list[nn.Parameter]]:

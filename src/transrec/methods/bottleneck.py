@@ -6,8 +6,14 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from transrec.methods.base import (ALL_TOWERS, FieldError, check_positive, check_towers, check_transformer_item_tower,
-                                   register)
+from transrec.methods.base import (
+    ALL_TOWERS,
+    FieldError,
+    check_positive,
+    check_towers,
+    check_transformer_item_tower,
+    register,
+)
 from transrec.methods.towers import model_towers, tower_rank, tower_width
 from transrec.methods.wrappers import wrap_site
 from transrec.models.blocks import ACTIVATIONS, BottleneckBlock
@@ -38,8 +44,10 @@ class Bottleneck:
             check_positive(name, getattr(self, name))
         positions = self.positions
         if not positions or any(p not in POSITIONS for p in positions) or len(set(positions)) != len(positions):
-            raise FieldError("positions", f"must be a non-empty list of distinct positions from {list(POSITIONS)}, "
-                                          f"got {list(self.positions)}")
+            raise FieldError(
+                "positions",
+                f"must be a non-empty list of distinct positions from {list(POSITIONS)}, got {list(self.positions)}",
+            )
         if not isinstance(self.parallel, bool):
             raise FieldError("parallel", f"must be true or false, got {self.parallel!r}")
         if self.activation not in ACTIVATIONS:

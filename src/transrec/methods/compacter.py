@@ -6,8 +6,14 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from transrec.methods.base import (ALL_TOWERS, FieldError, check_positive, check_towers, check_transformer_item_tower,
-                                   register)
+from transrec.methods.base import (
+    ALL_TOWERS,
+    FieldError,
+    check_positive,
+    check_towers,
+    check_transformer_item_tower,
+    register,
+)
 from transrec.methods.towers import model_towers, rank_field, tower_facts, tower_rank, tower_width
 from transrec.methods.wrappers import wrap_site
 from transrec.models.blocks import PHMBlock, phm_rules

@@ -34,8 +34,11 @@ class FTN:
         if encoder.get("kind") == "id":
             raise FieldError("n", "an ID item encoder has no layers to fine-tune")
         if encoder.get("kind") == "multimodal":
-            raise FieldError("n", "a multimodal item has one layer stack per modality tower: top-n fine-tuning is "
-                                  "not defined on it (use fta, or an adapter / lora / bitfit method)")
+            raise FieldError(
+                "n",
+                "a multimodal item has one layer stack per modality tower: top-n fine-tuning is "
+                "not defined on it (use fta, or an adapter / lora / bitfit method)",
+            )
         if layers is not None and self.n > layers:
             raise FieldError("n", f"must be <= the encoder's {layers} layers, got {self.n}")
 

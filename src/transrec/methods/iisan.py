@@ -40,8 +40,11 @@ class IISANMethod:
         """IISAN's heads (dtl) and fusion start random: an entry that leaves them frozen trains under random heads."""
         missing = [group for group in REQUIRED_ALSO_TRAIN if group not in also_train]
         if missing:
-            raise FieldError("also_train", f"IISAN's per-branch heads and fusion layer are new and random: they must "
-                                           f"train, add {missing} (got {list(also_train)})")
+            raise FieldError(
+                "also_train",
+                f"IISAN's per-branch heads and fusion layer are new and random: they must "
+                f"train, add {missing} (got {list(also_train)})",
+            )
 
     def config(self) -> IISANConfig:
         """The architecture part of the method (everything but `cached`)."""

@@ -62,8 +62,10 @@ class KAdapterTower(nn.Module):
 
 # The item side tower hangs on the item encoder's stages; a multimodal item has one stage stack per modality and
 # its frozen-feature cache only sees stage modules of the item encoder itself, so this is refused, not half-done.
-MULTIMODAL_UNSUPPORTED = ("kadapter adds one side tower to a single item backbone; on multimodal items use "
-                          "towers [user], or houlsby / lora / bitfit / ln_tuning / compacter for both towers")
+MULTIMODAL_UNSUPPORTED = (
+    "kadapter adds one side tower to a single item backbone; on multimodal items use "
+    "towers [user], or houlsby / lora / bitfit / ln_tuning / compacter for both towers"
+)
 
 
 @register("kadapter")
@@ -99,8 +101,9 @@ class KAdapter:
             if not layers or any(isinstance(k, bool) or not isinstance(k, int) for k in layers):
                 raise FieldError(f"layers_{tower}", f"must be a non-empty list of hidden-state indices, got {layers!r}")
             if count is not None and any(not 0 <= k <= count for k in layers):
-                raise FieldError(f"layers_{tower}", f"hidden states are 0..{count} in the {tower} tower, "
-                                                    f"got {list(layers)}")
+                raise FieldError(
+                    f"layers_{tower}", f"hidden states are 0..{count} in the {tower} tower, got {list(layers)}"
+                )
 
     def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
         """Attach one side tower per chosen tower; return its parameters."""
@@ -115,8 +118,9 @@ class KAdapter:
             if any(not 0 <= k <= depth for k in layers):
                 raise ValueError(f"kadapter: layers {list(layers)} outside the {tower} tower's states 0..{depth}")
             r = self.r_item if tower == "item" else self.r_user
-            side = KAdapterTower(tower_width(model, tower), r, layers, self.depth, self.heads, self.dropout,
-                                 causal=tower == "user")
+            side = KAdapterTower(
+                tower_width(model, tower), r, layers, self.depth, self.heads, self.dropout, causal=tower == "user"
+            )
             encoder.side = side
             added += list(side.parameters())
         return {"adapters": added}

@@ -7,8 +7,14 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from transrec.methods.base import (ALL_TOWERS, FieldError, check_positive, check_towers, check_transformer_item_tower,
-                                   register)
+from transrec.methods.base import (
+    ALL_TOWERS,
+    FieldError,
+    check_positive,
+    check_towers,
+    check_transformer_item_tower,
+    register,
+)
 from transrec.methods.towers import model_towers, tower_rank
 
 SITES = ("query", "value", "attention_output", "ffn_output")
@@ -64,8 +70,13 @@ class LoRA:
             r = tower_rank(tower, self.r_item, self.r_user)
             alpha = tower_rank(tower, self.alpha_item, self.alpha_user)
             pattern = "|".join(re.escape(t) for t in targets)  # a str is full-matched against each module name
-            config = LoraConfig(r=r, lora_alpha=r if alpha is None else alpha, lora_dropout=self.dropout,
-                                target_modules=pattern, bias="none")
+            config = LoraConfig(
+                r=r,
+                lora_alpha=r if alpha is None else alpha,
+                lora_dropout=self.dropout,
+                target_modules=pattern,
+                bias="none",
+            )
             root = model.get_submodule(root_name)
             inject_adapter_in_model(config, root)
             stray = sorted(n for n, m in root.named_modules() if hasattr(m, "lora_A") and n not in targets)

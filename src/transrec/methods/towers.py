@@ -22,8 +22,10 @@ def expand_towers(towers: tuple[str, ...], multimodal: bool) -> tuple[str, ...]:
         if tower == "item" and multimodal:
             parts = tuple(ITEM_MODALITY_TOWERS)
         elif tower in ITEM_MODALITY_TOWERS and not multimodal:
-            raise ValueError(f"tower {tower!r} selects one tower of a multimodal item; this item encoder has a "
-                             "single backbone: use 'item'")
+            raise ValueError(
+                f"tower {tower!r} selects one tower of a multimodal item; this item encoder has a "
+                "single backbone: use 'item'"
+            )
         else:
             parts = (tower,)
         found += [p for p in parts if p not in found]
@@ -63,15 +65,19 @@ def tower_facts(towers: tuple[str, ...], encoder: dict) -> dict[str, dict]:
     kind = encoder.get("kind")
     multimodal = kind == "multimodal"
     found: dict[str, dict] = {}
-    for tower in (expand_towers(towers, multimodal) if kind is not None else towers):
+    for tower in expand_towers(towers, multimodal) if kind is not None else towers:
         if tower == "user":
             user = encoder.get("user", {})
-            facts = {"model_type": "sasrec", "num_hidden_layers": user.get("n_blocks"),
-                     "hidden_size": user.get("d_model")}
+            facts = {
+                "model_type": "sasrec",
+                "num_hidden_layers": user.get("n_blocks"),
+                "hidden_size": user.get("d_model"),
+            }
         elif tower in ITEM_MODALITY_TOWERS:
             facts = encoder.get("towers", {}).get(ITEM_MODALITY_TOWERS[tower], {})
         else:
             facts = encoder
-        found[tower] = {k: v for k, v in facts.items() if k in ("model_type", "num_hidden_layers", "hidden_size")
-                        and v is not None}
+        found[tower] = {
+            k: v for k, v in facts.items() if k in ("model_type", "num_hidden_layers", "hidden_size") and v is not None
+        }
     return found

@@ -14,7 +14,8 @@ HUB_TIMEOUT_S = "10"  # a typo'd or unreachable hub id fails in seconds, not aft
 
 
 def encoder_facts(spec: dict[str, Any], where: str) -> dict[str, Any]:
-    """{kind, model_type, num_hidden_layers, hidden_size} of `spec` (an `encoders.<name>` entry); errors name `where`."""
+    """{kind, model_type, num_hidden_layers, hidden_size} of `spec` (an `encoders.<name>` entry);
+    errors name `where`."""
     kind = spec["kind"]
     if kind == "id":
         return {"kind": "id", "model_type": "id", "num_hidden_layers": 0, "hidden_size": 0}
@@ -22,12 +23,19 @@ def encoder_facts(spec: dict[str, Any], where: str) -> dict[str, Any]:
         fields = {**VIT_DEFAULTS, **spec["random_init"]}
         if kind == "text" and not spec.get("tokenizer"):
             raise ValueError(f"{where}.tokenizer: a random-init text encoder needs a tokenizer (e.g. package:...)")
-        return {"kind": kind, "model_type": "bert" if kind == "text" else "vit",
-                "num_hidden_layers": int(fields["num_hidden_layers"]),
-                "hidden_size": int(fields["hidden_size"])}
+        return {
+            "kind": kind,
+            "model_type": "bert" if kind == "text" else "vit",
+            "num_hidden_layers": int(fields["num_hidden_layers"]),
+            "hidden_size": int(fields["hidden_size"]),
+        }
     config = _read_config(spec["path"], f"{where}.path")
-    facts = {"kind": kind, "model_type": config.get("model_type"),
-             "num_hidden_layers": config.get("num_hidden_layers"), "hidden_size": config.get("hidden_size")}
+    facts = {
+        "kind": kind,
+        "model_type": config.get("model_type"),
+        "num_hidden_layers": config.get("num_hidden_layers"),
+        "hidden_size": config.get("hidden_size"),
+    }
     missing = [key for key, value in facts.items() if value is None]
     if missing:
         raise ValueError(f"{where}.path: the encoder's config.json has no {missing}")
@@ -68,9 +76,14 @@ def _hub_config(repo_id: str, key: str) -> dict[str, Any]:
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0")
     try:
         # the cache folder read now, not when huggingface_hub was imported
-        file = hf_hub_download(repo_id, "config.json", local_files_only=offline, cache_dir=os.environ.get("HF_HUB_CACHE"))
+        file = hf_hub_download(
+            repo_id, "config.json", local_files_only=offline, cache_dir=os.environ.get("HF_HUB_CACHE")
+        )
     except Exception as err:  # noqa: BLE001 - hub errors come in many classes; all mean "cannot use this id"
-        hint = ("HF_HUB_OFFLINE=1 and it is not in the local Hugging Face cache" if offline
-                else f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+        hint = (
+            "HF_HUB_OFFLINE=1 and it is not in the local Hugging Face cache"
+            if offline
+            else f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        )
         raise ValueError(f"{key}: cannot find the hub model {repo_id!r} ({hint}); check the id, or give a local folder")
     return json.loads(Path(file).read_text(encoding="utf-8"))

@@ -132,7 +132,9 @@ class IISAN(nn.Module):
         super().__init__()
         unknown = sorted(set(widths) - set(MODALITIES))
         if unknown or not widths or set(widths) != set(depths):
-            raise ValueError(f"IISAN modalities must be among {MODALITIES} with a width and depth each, got {dict(widths)}")
+            raise ValueError(
+                f"IISAN modalities must be among {MODALITIES} with a width and depth each, got {dict(widths)}"
+            )
         self.config = config
         self.modalities = tuple(m for m in MODALITIES if m in widths)
         self.kept = select_layers(config.layers, depths)
@@ -199,8 +201,9 @@ def first_token_stack(modality: str, backbone: nn.Module, inputs: Mapping[str, T
     reads from the same store.
     """
     if modality == "text":
-        out = backbone(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"].long(),
-                       output_hidden_states=True)
+        out = backbone(
+            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"].long(), output_hidden_states=True
+        )
     elif modality == "image":
         pixels = inputs["pixel_values"]
         kwargs = {}

@@ -101,8 +101,9 @@ class ItemEncoder(nn.Module):
         """The blocks' attention mask in the backbone's own format (SDPA/eager) for key mask (U, T)."""
         from transformers.masking_utils import create_bidirectional_mask
 
-        return create_bidirectional_mask(config=self.backbone.config, inputs_embeds=hidden,
-                                         attention_mask=None if mask is None else mask.long())
+        return create_bidirectional_mask(
+            config=self.backbone.config, inputs_embeds=hidden, attention_mask=None if mask is None else mask.long()
+        )
 
     def final_norm(self, hidden: Tensor) -> Tensor:
         """The backbone's final LayerNorm where it has one (ViT/MAE), else the identity."""

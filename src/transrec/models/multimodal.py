@@ -30,7 +30,8 @@ class MultimodalItemEncoder(nn.Module):
         self.image_std = towers["image"].image_std
 
     def forward(self, inputs: dict[str, Tensor]) -> Tensor:
-        """inputs: both modalities' content (tokens and pixels), or cached "<modality>_first_token" (U, h_m) -> (U, d)."""
+        """inputs: both modalities' content (tokens and pixels), or cached "<modality>_first_token" (U, h_m)
+        -> (U, d)."""
         vectors = [self.towers[m](tower_inputs(m, inputs)) for m in MODALITIES]  # (U, d) each
         return self.fusion(torch.cat(vectors, dim=-1))  # (U, d)
 
@@ -61,8 +62,9 @@ def tower_inputs(modality: str, inputs: Mapping[str, Tensor]) -> dict[str, Tenso
     return {k: inputs[k] for k in TOWER_KEYS[modality]}
 
 
-def build_multimodal_item_encoder(paths: Mapping[str, str], d_model: int, *, image_mask_ratio: float = 0.0
-                                  ) -> MultimodalItemEncoder:
+def build_multimodal_item_encoder(
+    paths: Mapping[str, str], d_model: int, *, image_mask_ratio: float = 0.0
+) -> MultimodalItemEncoder:
     """One tower per modality, loaded from `paths` {"text": ..., "image": ...}, and a fresh fusion layer."""
     towers = {m: build_item_encoder(m, paths[m], d_model, 0, image_mask_ratio=image_mask_ratio) for m in MODALITIES}
     return MultimodalItemEncoder(towers, d_model)
@@ -82,8 +84,9 @@ class GroupedTransRec(TransRec):
                 modalities = ("text", "image") if tower == "item" else (ITEM_MODALITY_TOWERS[tower],)
                 for m in modalities:
                     encoder = self.item_encoder.towers[m]
-                    found += tower_sites(self, f"item_encoder.towers.{m}.backbone", encoder.model_type(), f"item_{m}",
-                                         tuple(kinds))
+                    found += tower_sites(
+                        self, f"item_encoder.towers.{m}.backbone", encoder.model_type(), f"item_{m}", tuple(kinds)
+                    )
             else:
                 raise ValueError(f"a {self.item_encoder.kind} item encoder keeps its backbones frozen: no item sites")
         return found

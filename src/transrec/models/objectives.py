@@ -39,8 +39,8 @@ def cpc_bce(user_states: Tensor, pos_emb: Tensor, neg_emb: Tensor, valid: Tensor
 
 def last_valid(valid: Tensor) -> Tensor:
     """valid (B, L) bool -> (B, L) bool with only the right-most True of each row kept."""
-    l = valid.shape[1]
-    index = torch.arange(l, device=valid.device).expand_as(valid)
+    seq_len = valid.shape[1]
+    index = torch.arange(seq_len, device=valid.device).expand_as(valid)
     last = torch.where(valid, index, -1).max(dim=1, keepdim=True).values  # (B, 1), -1 if the row is empty
     return index == last
 
@@ -81,7 +81,9 @@ def slot_counts(slots: Tensor, n_unique: int) -> Tensor:
     return torch.bincount(slots[slots < n_unique], minlength=n_unique)
 
 
-def full_softmax(user_states: Tensor, targets: Tensor, table: Tensor, own_items: Tensor | None, valid: Tensor) -> Tensor:
+def full_softmax(
+    user_states: Tensor, targets: Tensor, table: Tensor, own_items: Tensor | None, valid: Tensor
+) -> Tensor:
     """Cross-entropy over every item of the catalogue (no sampling, so no logQ), own items masked but the positive.
 
     user_states (B, L, d), targets (B, L) long item_idx in 1..N where valid, table (N+1, d) with row 0 the padding
@@ -143,8 +145,9 @@ def _inbatch(per_slot: bool) -> Callable[[EncodedStep], Tensor]:
     def step_loss(step: EncodedStep) -> Tensor:
         batch, table = step.batch, step.table
         counts = slot_counts(batch.slots, table.shape[0]) if per_slot else None
-        return inbatch_softmax(step.states, batch.slots[:, 1:], table, batch.log_q, batch.own_items, batch.valid,
-                               counts)
+        return inbatch_softmax(
+            step.states, batch.slots[:, 1:], table, batch.log_q, batch.own_items, batch.valid, counts
+        )
 
     return step_loss
 
@@ -185,9 +188,11 @@ class StepLoss(nn.Module):
         self.catalogue: dict[str, Tensor] | None = None
         if self.spec.catalogue:  # every item through the item encoder at every step: an ID table or cached features
             if getattr(content, "kind", None) not in ("id", "features"):
-                raise ValueError(f"objective {objective_name!r} encodes every item at every step: it needs an ID "
-                                 "encoder or cached frozen features (train.cache_frozen_features); use 'inbatch' for "
-                                 "a trained backbone")
+                raise ValueError(
+                    f"objective {objective_name!r} encodes every item at every step: it needs an ID "
+                    "encoder or cached frozen features (train.cache_frozen_features); use 'inbatch' for "
+                    "a trained backbone"
+                )
             device = next(model.parameters()).device
             every = torch.arange(1, content.num_items + 1)
             self.catalogue = {key: value.to(device) for key, value in content(every).items()}

@@ -10,8 +10,9 @@ from transformers import AutoTokenizer, BertConfig, BertModel, ViTConfig, ViTIma
 from transrec.models.hub import resolve_model_path
 
 
-def save_random_encoder(out_dir: str | os.PathLike, kind: str, *, seed: int = 0, tokenizer: str | None = None,
-                        **fields) -> None:
+def save_random_encoder(
+    out_dir: str | os.PathLike, kind: str, *, seed: int = 0, tokenizer: str | None = None, **fields
+) -> None:
     """Save a random `kind` (image: ViT, text: BERT-shaped) encoder with `fields` of its config to `out_dir`."""
     if kind == "image":
         save_random_vit(out_dir, seed=seed, **fields)

@@ -25,16 +25,16 @@ class SelfAttention(nn.Module):
 
     def forward(self, hidden: Tensor, attn_mask: Tensor) -> Tensor:
         """hidden (B, L, d), attn_mask (B, 1, L, L) bool, True = may attend -> (B, L, d)."""
-        b, l, d = hidden.shape
+        b, seq_len, d = hidden.shape
         q, k, v = (self._split_heads(layer(hidden)) for layer in (self.query, self.key, self.value))  # (B, H, L, d/H)
         p = self.dropout if self.training else 0.0
         context = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p)  # (B, H, L, d/H)
-        return self.output(context.transpose(1, 2).reshape(b, l, d))  # (B, L, d)
+        return self.output(context.transpose(1, 2).reshape(b, seq_len, d))  # (B, L, d)
 
     def _split_heads(self, x: Tensor) -> Tensor:
         """(B, L, d) -> (B, H, L, d/H)."""
-        b, l, d = x.shape
-        return x.view(b, l, self.n_heads, d // self.n_heads).transpose(1, 2)
+        b, seq_len, d = x.shape
+        return x.view(b, seq_len, self.n_heads, d // self.n_heads).transpose(1, 2)
 
 
 class FeedForward(nn.Module):
@@ -93,11 +93,11 @@ class SASRec(nn.Module):
 
     def block_states(self, item_emb: Tensor, mask: Tensor) -> list[Tensor]:
         """item_emb (B, L, d), mask (B, L) -> [input state, output of block 1, ..., of block n], each (B, L, d)."""
-        b, l, _ = item_emb.shape
-        if l > self.max_len:
-            raise ValueError(f"sequence length {l} exceeds max_len {self.max_len}")
+        b, seq_len, _ = item_emb.shape
+        if seq_len > self.max_len:
+            raise ValueError(f"sequence length {seq_len} exceeds max_len {self.max_len}")
         # right-aligned positions: with left padding the newest item always gets position max_len - 1
-        positions = torch.arange(self.max_len - l, self.max_len, device=item_emb.device)  # (L,)
+        positions = torch.arange(self.max_len - seq_len, self.max_len, device=item_emb.device)  # (L,)
         hidden = self.input_dropout(self.input_norm(item_emb + self.position_embedding(positions)))  # (B, L, d)
         attn_mask = attention_mask(mask)  # (B, 1, L, L)
         states = [hidden]
@@ -112,9 +112,9 @@ class SASRec(nn.Module):
 
 def attention_mask(mask: Tensor) -> Tensor:
     """mask (B, L) bool -> (B, 1, L, L) bool: query t sees real keys <= t, and always itself."""
-    l = mask.shape[1]
-    causal = torch.ones(l, l, dtype=torch.bool, device=mask.device).tril()  # (L, L)
-    eye = torch.eye(l, dtype=torch.bool, device=mask.device)
+    seq_len = mask.shape[1]
+    causal = torch.ones(seq_len, seq_len, dtype=torch.bool, device=mask.device).tril()  # (L, L)
+    eye = torch.eye(seq_len, dtype=torch.bool, device=mask.device)
     # the diagonal keeps rows of padding queries non-empty (an all-False row makes SDPA return NaN);
     # real queries never see padding keys, so padding outputs cannot leak into real ones
     return (causal & (mask[:, None, :] | eye))[:, None]  # (B, 1, L, L)

@@ -22,8 +22,16 @@ _BERT = {
     "attention": ("attention",),
     "ffn": ("intermediate",),
     "layer_norm": ("attention.output.LayerNorm", "output.LayerNorm"),
-    "bias": ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
-             "intermediate.dense", "output.dense", "attention.output.LayerNorm", "output.LayerNorm"),
+    "bias": (
+        "attention.self.query",
+        "attention.self.key",
+        "attention.self.value",
+        "attention.output.dense",
+        "intermediate.dense",
+        "output.dense",
+        "attention.output.LayerNorm",
+        "output.LayerNorm",
+    ),
     "tower": {"layer_norm": ("embeddings.LayerNorm",), "bias": ("embeddings.LayerNorm",)},
 }
 _VIT = {
@@ -35,8 +43,16 @@ _VIT = {
     "attention": ("attention",),  # its input is layernorm_before(x)
     "ffn": ("mlp",),  # its input is layernorm_after(x)
     "layer_norm": ("layernorm_before", "layernorm_after"),
-    "bias": ("attention.q_proj", "attention.k_proj", "attention.v_proj", "attention.o_proj", "mlp.fc1", "mlp.fc2",
-             "layernorm_before", "layernorm_after"),
+    "bias": (
+        "attention.q_proj",
+        "attention.k_proj",
+        "attention.v_proj",
+        "attention.o_proj",
+        "mlp.fc1",
+        "mlp.fc2",
+        "layernorm_before",
+        "layernorm_after",
+    ),
     "tower": {"layer_norm": ("layernorm",), "bias": ("embeddings.patch_embeddings.projection", "layernorm")},
 }
 _SASREC = {

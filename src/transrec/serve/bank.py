@@ -60,8 +60,12 @@ class AdapterBank:
         model = tensor_bytes(list(self.model.parameters()) + list(self.model.buffers()))
         tables = sum(tensor_bytes([r.table]) for r in self.targets.values())
         own = sum(tensor_bytes(list(t.values())) for t in self.tensors.values())
-        return {"targets": len(self.targets), "model": model, "bank": model + own + tables,
-                "full_models": len(self.targets) * model + tables}
+        return {
+            "targets": len(self.targets),
+            "model": model,
+            "bank": model + own + tables,
+            "full_models": len(self.targets) * model + tables,
+        }
 
 
 def tensor_bytes(tensors: list[Tensor]) -> int:

@@ -12,8 +12,7 @@ import polars as pl
 import torch
 from torch import Tensor
 
-from transrec.data.content import (ImageContent, MultimodalContent, TextContent, build_content,
-                                   build_multimodal_content)
+from transrec.data.content import ImageContent, MultimodalContent, TextContent, build_content, build_multimodal_content
 from transrec.eval.ranking import compute_item_table
 from transrec.methods.base import build_method, prepare_trainable
 from transrec.models.transrec import TransRec
@@ -32,8 +31,9 @@ def load_items(path: str | os.PathLike) -> pl.DataFrame:
     return items.select(ITEM_COLUMNS).sort("item_idx").with_columns(pl.col("item_id").cast(pl.String))
 
 
-def build_trained(run: RunConfig, num_items: int, trainable: dict[str, Tensor],
-                  init: dict[str, Tensor] | None = None) -> TransRec:
+def build_trained(
+    run: RunConfig, num_items: int, trainable: dict[str, Tensor], init: dict[str, Tensor] | None = None
+) -> TransRec:
     """The model as the trainer left it at its best epoch, in eval mode: what it loaded (init: the source run's
     tensors, before the method wraps anything), the method applied, then the run's own trainable tensors."""
     model = build_model(run, num_items)
@@ -50,8 +50,10 @@ def init_tensors(run: RunConfig, base_dir: str | os.PathLike = ".") -> dict[str,
         return None
     path = Path(base_dir) / run.init_checkpoint
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: the source checkpoint run.json names (init_checkpoint) is missing; run from "
-                                "the workflow's working directory, or use an exported folder")
+        raise FileNotFoundError(
+            f"{path}: the source checkpoint run.json names (init_checkpoint) is missing; run from "
+            "the workflow's working directory, or use an exported folder"
+        )
     return checkpoint.load(path)["trainable"]
 
 
@@ -87,8 +89,9 @@ def catalogue_table(run: RunConfig, model: TransRec, base_dir: str | os.PathLike
     encoder = model.item_encoder
     where = {m: str(Path(base_dir) / p) for m, p in spec.paths.items()}
     if spec.kind == "multimodal":
-        content: Any = build_multimodal_content(where["text"], where["image"], items, encoder.image_mean,
-                                                encoder.image_std, _image_size(encoder))
+        content: Any = build_multimodal_content(
+            where["text"], where["image"], items, encoder.image_mean, encoder.image_std, _image_size(encoder)
+        )
     else:
         path = str(Path(base_dir) / spec.path) if spec.path else None
         content = build_content(spec.kind, path, items, encoder.image_mean, encoder.image_std, _image_size(encoder))
@@ -168,7 +171,9 @@ def encode_given(run: RunConfig, model: TransRec, parts: dict[str, Any]) -> Tens
     """Item vectors (M, d) float32 of given content {modality: part}, through compute_item_table as catalogue_table
     computes the catalogue (same batches, eval mode, device): a catalogue item given again gets its own row."""
     if getattr(model.item_encoder, "kind", None) == "iisan" and not getattr(model.item_encoder, "backbones", True):
-        raise ValueError("a cached IISAN run reads stored hidden states and has no backbones: it cannot encode new "
-                         "items (train it uncached to serve cold-start items)")
+        raise ValueError(
+            "a cached IISAN run reads stored hidden states and has no backbones: it cannot encode new "
+            "items (train it uncached to serve cold-start items)"
+        )
     content: Any = MultimodalContent(parts) if len(parts) > 1 else next(iter(parts.values()))
     return compute_item_table(model, content, batch_size=run.eval.item_batch, device="cpu")[1:]

@@ -16,8 +16,18 @@ from torch import Tensor, nn
 from transrec.data.split import left_pad
 from transrec.io import read_json, write_json, write_parquet
 from transrec.models.transrec import TransRec
-from transrec.serve.model import (GivenTokens, build_trained, catalogue_table, encode_given, image_bytes, image_content,
-                                  init_tensors, load_items, load_run, tokenizer_of)
+from transrec.serve.model import (
+    GivenTokens,
+    build_trained,
+    catalogue_table,
+    encode_given,
+    image_bytes,
+    image_content,
+    init_tensors,
+    load_items,
+    load_run,
+    tokenizer_of,
+)
 from transrec.train import checkpoint
 from transrec.train.config import RunConfig
 
@@ -27,9 +37,16 @@ FORMAT = 1  # version of the exported folder's layout
 class Recommender(nn.Module, PyTorchModelHubMixin, library_name="transrec", tags=["recommendation", "transrec"]):
     """A run's model, its item id map and its item table (N+1, d); ranks every item by dot product."""
 
-    def __init__(self, run: RunConfig, model: TransRec, items: pl.DataFrame, table: Tensor,
-                 tokenizer: str | None = None, max_tokens: int | None = None, init: dict[str, Tensor] | None = None,
-                 ) -> None:
+    def __init__(
+        self,
+        run: RunConfig,
+        model: TransRec,
+        items: pl.DataFrame,
+        table: Tensor,
+        tokenizer: str | None = None,
+        max_tokens: int | None = None,
+        init: dict[str, Tensor] | None = None,
+    ) -> None:
         super().__init__()
         self.run, self.model, self.items, self.tokenizer, self.max_tokens = run, model, items, tokenizer, max_tokens
         self.init = init  # the source checkpoint's tensors the run started from (exported with it)
@@ -46,8 +63,9 @@ class Recommender(nn.Module, PyTorchModelHubMixin, library_name="transrec", tags
         if run.data.content.kind in ("text", "multimodal"):
             cache = run.data.content.path if run.data.content.kind == "text" else run.data.content.paths["text"]
             tokenizer, max_tokens = tokenizer_of(Path(base_dir) / cache)
-        return cls(run, model, items, catalogue_table(run, model, base_dir), tokenizer, max_tokens,
-                   init_tensors(run, base_dir))
+        return cls(
+            run, model, items, catalogue_table(run, model, base_dir), tokenizer, max_tokens, init_tensors(run, base_dir)
+        )
 
     # --- ranking
     @torch.no_grad()
@@ -59,15 +77,16 @@ class Recommender(nn.Module, PyTorchModelHubMixin, library_name="transrec", tags
     def top_k(self, histories: Tensor, k: int, mask_history: bool = True) -> tuple[Tensor, Tensor]:
         """(scores (U, k), item_idx (U, k)) for left-padded item_idx histories (U, L); history items ranked last
         (as in evaluation) when `mask_history`."""
-        histories = histories[:, -self.run.model.max_len:].long()
+        histories = histories[:, -self.run.model.max_len :].long()
         scores = self.user_vectors(self.table[histories], histories != 0) @ self.table.T  # (U, N+1)
         scores[:, 0] = float("-inf")
         if mask_history:
             scores.scatter_(1, histories, float("-inf"))
         return scores.topk(min(k, self.table.shape[0] - 1), dim=1)
 
-    def recommend_users(self, split: pl.DataFrame, k: int, history: str = "full", users: pl.DataFrame | None = None,
-                        batch: int = 1024) -> pl.DataFrame:
+    def recommend_users(
+        self, split: pl.DataFrame, k: int, history: str = "full", users: pl.DataFrame | None = None, batch: int = 1024
+    ) -> pl.DataFrame:
         """Top-k of every user of a split table: user, rank, item_id, title, score.
 
         history "full": the user's last L items (what to show next); "test": the evaluation's test history, so the
@@ -79,15 +98,17 @@ class Recommender(nn.Module, PyTorchModelHubMixin, library_name="transrec", tags
         if history not in ("full", "test"):
             raise ValueError(f"history must be 'full' or 'test', not {history!r}")
         histories = left_pad(split.select(cut.alias("h"))["h"], self.run.model.max_len)
-        scores, idx = zip(*(self.top_k(histories[i:i + batch], k) for i in range(0, len(histories), batch)))
+        scores, idx = zip(*(self.top_k(histories[i : i + batch], k) for i in range(0, len(histories), batch)))
         names = split["user_idx"].cast(pl.String)
         if users is not None:
-            names = split.join(users.select("user_idx", pl.col("user_id").cast(pl.String)), on="user_idx",
-                               how="left")["user_id"]
+            names = split.join(users.select("user_idx", pl.col("user_id").cast(pl.String)), on="user_idx", how="left")[
+                "user_id"
+            ]
         return self._frame(torch.cat(scores), torch.cat(idx), names.to_list())
 
-    def recommend_history(self, item_ids: list[str] | None = None, titles: list[str] | None = None,
-                          k: int = 10) -> pl.DataFrame:
+    def recommend_history(
+        self, item_ids: list[str] | None = None, titles: list[str] | None = None, k: int = 10
+    ) -> pl.DataFrame:
         """Top-k for one history given as item ids of the catalogue, or as raw titles (any text: each is encoded as
         a cold-start item); catalogue items with those ids or titles are ranked last."""
         if (item_ids is None) == (titles is None):
@@ -96,7 +117,7 @@ class Recommender(nn.Module, PyTorchModelHubMixin, library_name="transrec", tags
             idx = self.item_idx(item_ids)
             scores, top = self.top_k(torch.tensor([idx]), k)
         else:
-            vectors = self.encode_titles(titles)[-self.run.model.max_len:]  # (L, d)
+            vectors = self.encode_titles(titles)[-self.run.model.max_len :]  # (L, d)
             user = self.user_vectors(vectors[None], torch.ones(1, len(vectors), dtype=torch.bool))  # (1, d)
             scores = user @ self.table.T
             scores[:, 0] = float("-inf")
@@ -115,16 +136,21 @@ class Recommender(nn.Module, PyTorchModelHubMixin, library_name="transrec", tags
         return [lookup[i] for i in item_ids]
 
     def _frame(self, scores: Tensor, idx: Tensor, users: list[str]) -> pl.DataFrame:
-        """One row per (user, rank); a user with fewer than k unseen items gets fewer rows (masked ones are never shown)."""
+        """One row per (user, rank); a user with fewer than k unseen items gets fewer rows
+        (masked ones are never shown)."""
         k = idx.shape[1]
         rows = self.items.select("item_id", "title")
         picked = rows[(idx.reshape(-1) - 1).tolist()]  # item_idx i is row i-1
-        return pl.DataFrame({
-            "user": [u for u in users for _ in range(k)],
-            "rank": list(range(1, k + 1)) * len(users),
-            "item_id": picked["item_id"], "title": picked["title"],
-            "score": scores.reshape(-1).float().numpy(),
-        }, schema_overrides={"rank": pl.Int32}).filter(pl.col("score") > float("-inf"))
+        return pl.DataFrame(
+            {
+                "user": [u for u in users for _ in range(k)],
+                "rank": list(range(1, k + 1)) * len(users),
+                "item_id": picked["item_id"],
+                "title": picked["title"],
+                "score": scores.reshape(-1).float().numpy(),
+            },
+            schema_overrides={"rank": pl.Int32},
+        ).filter(pl.col("score") > float("-inf"))
 
     # --- cold-start items
     @property
@@ -139,7 +165,9 @@ class Recommender(nn.Module, PyTorchModelHubMixin, library_name="transrec", tags
         if self._tokenizer is None:
             from transformers import AutoTokenizer
 
-            self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer, local_files_only=Path(self.tokenizer).is_dir())
+            self._tokenizer = AutoTokenizer.from_pretrained(
+                self.tokenizer, local_files_only=Path(self.tokenizer).is_dir()
+            )
         text = [t.lower() for t in titles]  # titles are lower-cased for text datasets (PROTOCOL.md §Data)
         tokens = self._tokenizer(text, truncation=True, max_length=self.max_tokens, padding=True, return_tensors="pt")
         return GivenTokens(tokens["input_ids"], tokens["attention_mask"])
@@ -148,13 +176,16 @@ class Recommender(nn.Module, PyTorchModelHubMixin, library_name="transrec", tags
     def encode_titles(self, titles: list[str]) -> Tensor:
         """Item vectors (M, d) of items given only by title, through the trained item encoder, without retraining."""
         if self.modality != "text" or self.run.encoder.kind != "text":
-            raise ValueError(f"a {self.modality} model cannot encode items from titles alone"
-                             + (" (give each item's image too)" if self.modality == "multimodal" else ""))
+            raise ValueError(
+                f"a {self.modality} model cannot encode items from titles alone"
+                + (" (give each item's image too)" if self.modality == "multimodal" else "")
+            )
         return encode_given(self.run, self.model, {"text": self._tokens(titles)})
 
     @torch.no_grad()
-    def encode_new_items(self, titles: list[str | None] | None = None, images: list[Any] | None = None,
-                         item_ids: list[str] | None = None) -> Tensor:
+    def encode_new_items(
+        self, titles: list[str | None] | None = None, images: list[Any] | None = None, item_ids: list[str] | None = None
+    ) -> Tensor:
         """Item vectors (M, d) of items given by what the run reads: titles (text), images (image: file paths or PIL
         images) or both (multimodal), preprocessed and encoded exactly as the catalogue table is; a missing input
         raises naming it (and the item, by `item_ids` when given)."""
@@ -162,20 +193,24 @@ class Recommender(nn.Module, PyTorchModelHubMixin, library_name="transrec", tags
         names = item_ids or [f"#{i + 1}" for i in range(count)]
         needs = {"text": ("titles",), "image": ("images",), "multimodal": ("titles", "images")}.get(self.modality)
         if needs is None:
-            raise ValueError(f"a {self.modality} run cannot encode new items (its items are read from "
-                             f"{'an id table' if self.modality == 'id' else 'stored features'}, not titles or images)")
+            raise ValueError(
+                f"a {self.modality} run cannot encode new items (its items are read from "
+                f"{'an id table' if self.modality == 'id' else 'stored features'}, not titles or images)"
+            )
         given = {"titles": titles, "images": images}
         for what, values in given.items():
             if what in needs:
                 if values is None:
-                    raise ValueError(f"a {self.modality} run encodes new items from their {' and '.join(needs)}: "
-                                     f"give {what}")
+                    raise ValueError(
+                        f"a {self.modality} run encodes new items from their {' and '.join(needs)}: give {what}"
+                    )
                 if len(values) != len(names):
                     raise ValueError(f"{len(values)} {what} for {len(names)} new items")
                 empty = [n for n, v in zip(names, values) if v is None or (isinstance(v, str) and not v.strip())]
                 if empty:
-                    raise ValueError(f"a {self.modality} run needs each new item's {what[:-1]}; "
-                                     f"missing for {empty[:5]}")
+                    raise ValueError(
+                        f"a {self.modality} run needs each new item's {what[:-1]}; missing for {empty[:5]}"
+                    )
             elif what == "images" and values is not None and any(v is not None for v in values):
                 raise ValueError(f"a {self.modality} run reads titles, not images: it cannot encode the images given")
         parts: dict[str, Any] = {}
@@ -186,8 +221,9 @@ class Recommender(nn.Module, PyTorchModelHubMixin, library_name="transrec", tags
             parts["image"] = image_content(self.model, pictures)
         return encode_given(self.run, self.model, parts)
 
-    def add_items(self, item_ids: list[str], titles: list[str | None] | None = None,
-                  images: list[Any] | None = None) -> None:
+    def add_items(
+        self, item_ids: list[str], titles: list[str | None] | None = None, images: list[Any] | None = None
+    ) -> None:
         """Append cold-start items to the catalogue (item_idx N+1, ...): they are ranked like any other item.
 
         Give what the run's items are read from: titles (text runs), images (image runs: file paths or PIL images;
@@ -200,9 +236,19 @@ class Recommender(nn.Module, PyTorchModelHubMixin, library_name="transrec", tags
         vectors = self.encode_new_items(titles, images, item_ids)
         start = self.items.height + 1
         self.table = torch.cat([self.table, vectors])
-        self.items = pl.concat([self.items, pl.DataFrame({
-            "item_idx": range(start, start + len(item_ids)), "item_id": item_ids,
-            "title": titles if titles is not None else [None] * len(item_ids)}, schema=self.items.schema)])
+        self.items = pl.concat(
+            [
+                self.items,
+                pl.DataFrame(
+                    {
+                        "item_idx": range(start, start + len(item_ids)),
+                        "item_id": item_ids,
+                        "title": titles if titles is not None else [None] * len(item_ids),
+                    },
+                    schema=self.items.schema,
+                ),
+            ]
+        )
 
     # --- export folder (huggingface_hub's save_pretrained / from_pretrained / push_to_hub call these)
     def _save_pretrained(self, save_directory: Path) -> None:
@@ -216,18 +262,40 @@ class Recommender(nn.Module, PyTorchModelHubMixin, library_name="transrec", tags
         if self.tokenizer:
             from transformers import AutoTokenizer
 
-            AutoTokenizer.from_pretrained(self.tokenizer, local_files_only=Path(self.tokenizer).is_dir()
-                                          ).save_pretrained(save_directory / "tokenizer")
-        write_json(save_directory / "config.json", {"transrec_format": FORMAT, "run": run,
-                                                    "num_items": self.trained_items, "max_tokens": self.max_tokens})
+            AutoTokenizer.from_pretrained(
+                self.tokenizer, local_files_only=Path(self.tokenizer).is_dir()
+            ).save_pretrained(save_directory / "tokenizer")
+        write_json(
+            save_directory / "config.json",
+            {"transrec_format": FORMAT, "run": run, "num_items": self.trained_items, "max_tokens": self.max_tokens},
+        )
 
     @classmethod
-    def _from_pretrained(cls, *, model_id: str, revision: str | None = None, cache_dir: Any = None,
-                         force_download: bool = False, local_files_only: bool = False, token: Any = None,
-                         **kwargs: Any) -> Recommender:
-        folder = Path(model_id) if Path(model_id).is_dir() else Path(snapshot_download(
-            model_id, revision=revision, cache_dir=cache_dir, force_download=force_download,
-            local_files_only=local_files_only, token=token))
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None = None,
+        cache_dir: Any = None,
+        force_download: bool = False,
+        local_files_only: bool = False,
+        token: Any = None,
+        **kwargs: Any,
+    ) -> Recommender:
+        folder = (
+            Path(model_id)
+            if Path(model_id).is_dir()
+            else Path(
+                snapshot_download(
+                    model_id,
+                    revision=revision,
+                    cache_dir=cache_dir,
+                    force_download=force_download,
+                    local_files_only=local_files_only,
+                    token=token,
+                )
+            )
+        )
         config = read_json(folder / "config.json")
         if config.get("transrec_format") != FORMAT:
             raise ValueError(f"{folder}/config.json is not a transrec export of format {FORMAT}")
@@ -235,15 +303,23 @@ class Recommender(nn.Module, PyTorchModelHubMixin, library_name="transrec", tags
         encoder = spec["encoder"]  # a bundled base encoder (--full) is stored relative to the folder
         if encoder.get("path", "") and encoder["path"].startswith("encoder/"):
             encoder["path"] = str(folder / encoder["path"])
-        encoder["paths"] = {m: str(folder / p) if p.startswith("encoder/") else p
-                            for m, p in (encoder.get("paths") or {}).items()}
+        encoder["paths"] = {
+            m: str(folder / p) if p.startswith("encoder/") else p for m, p in (encoder.get("paths") or {}).items()
+        }
         run = RunConfig.from_dict(spec)
         init = load_file(folder / "init.safetensors") if (folder / "init.safetensors").is_file() else None
         model = build_trained(run, config["num_items"], load_file(folder / "trainable.safetensors"), init)
         items = pl.read_parquet(folder / "items.parquet")  # cold-start items added before saving included
         tokenizer = str(folder / "tokenizer") if (folder / "tokenizer").is_dir() else None
-        loaded = cls(run, model, items, load_file(folder / "catalogue.safetensors")["table"], tokenizer,
-                     config["max_tokens"], init)
+        loaded = cls(
+            run,
+            model,
+            items,
+            load_file(folder / "catalogue.safetensors")["table"],
+            tokenizer,
+            config["max_tokens"],
+            init,
+        )
         loaded.trained_items = config["num_items"]
         return loaded
 

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.lines import Line2D
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from transrec.eval.run_metrics import RunMetrics
@@ -45,11 +45,12 @@ def plot_learning_curves(
     columns = min(3, max(1, len(panels)))
     rows = max(1, math.ceil(len(panels) / columns))
     # Object API with an explicit Agg canvas: no pyplot global state, no display needed, safe in parallel jobs.
-    figure = Figure(figsize=(4.2 * columns, 3.0 * rows + 0.4 + 0.22 * math.ceil(len(methods) / 4)),
-                    layout="constrained")
+    figure = Figure(
+        figsize=(4.2 * columns, 3.0 * rows + 0.4 + 0.22 * math.ceil(len(methods) / 4)), layout="constrained"
+    )
     FigureCanvasAgg(figure)
     grid = figure.subplots(rows, columns, squeeze=False)
-    for axes in grid.flat[len(panels):]:
+    for axes in grid.flat[len(panels) :]:
         axes.set_visible(False)
     for axes, (title, members) in zip(grid.flat, panels.items()):
         for i in members:
@@ -58,11 +59,23 @@ def plot_learning_curves(
             epochs = [point.epoch for point in m.curve]
             values = [point.valid["ndcg@10"] for point in m.curve]
             style = LINESTYLES[seeds.index(int(run["seed"])) % len(LINESTYLES)]
-            axes.plot(epochs, values, linestyle=style, linewidth=1.1, color=colours[method],
-                      marker=markers[method], markersize=2.5)
+            axes.plot(
+                epochs,
+                values,
+                linestyle=style,
+                linewidth=1.1,
+                color=colours[method],
+                marker=markers[method],
+                markersize=2.5,
+            )
             if m.best_epoch in epochs:
-                axes.plot([m.best_epoch], [values[epochs.index(m.best_epoch)]], marker="*", markersize=8,
-                          color=colours[method])
+                axes.plot(
+                    [m.best_epoch],
+                    [values[epochs.index(m.best_epoch)]],
+                    marker="*",
+                    markersize=8,
+                    color=colours[method],
+                )
         axes.set_title(title, fontsize="small")
         axes.set_xlabel("epoch", fontsize="small")
         axes.set_ylabel("valid NDCG@10 (x100)", fontsize="small")
@@ -71,8 +84,10 @@ def plot_learning_curves(
         axes.grid(alpha=0.3)
     if metrics:
         handles = [Line2D([], [], color=colours[m], marker=markers[m], label=m) for m in methods]
-        handles += [Line2D([], [], color="0.3", linestyle=LINESTYLES[k % len(LINESTYLES)], label=f"seed {seed}")
-                    for k, seed in enumerate(seeds)]
+        handles += [
+            Line2D([], [], color="0.3", linestyle=LINESTYLES[k % len(LINESTYLES)], label=f"seed {seed}")
+            for k, seed in enumerate(seeds)
+        ]
         handles.append(Line2D([], [], color="0.3", marker="*", linestyle="", markersize=8, label="best epoch"))
         figure.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)), fontsize="small")
     else:

@@ -7,14 +7,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from transrec.runs import NOPT, RUN_DIRS, Run
+from transrec.runs import NOPT, RUN_DIRS, Run  # noqa: F401 (RUN_DIRS: workflow/rules/common.smk reads grid.RUN_DIRS)
 from transrec.train.config import OBJECTIVES as LOSSES  # the losses the trainer knows
 
 MULTIMODAL = ("text", "image")  # the towers a multimodal encoder entry names
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 HPARAM_KEYS = ("epochs", "patience", "max_steps_per_epoch", "batch_size", "lr", "dropout", "grad_clip")
 VIEW = "@"  # "mind@0.25": the nested 25 % user subsample of mind (scaling studies); "mind" is all of it
-
 
 
 def canonical(value: Any) -> Any:
@@ -61,9 +60,13 @@ def check_config(config: dict) -> None:
         for role in roles:
             modality = config["datasets"][exp[role]]["modality"]
             # a multimodal dataset carries titles and images: a text or an image encoder reads its own half
-            if encoder["kind"] not in (modality, "id") and not (modality == "multimodal" and encoder["kind"] in MULTIMODAL):
-                raise ValueError(f"experiments.{name}: encoder {exp['encoder']!r} is {encoder['kind']}, "
-                                 f"dataset {exp[role]!r} is {modality}")
+            if encoder["kind"] not in (modality, "id") and not (
+                modality == "multimodal" and encoder["kind"] in MULTIMODAL
+            ):
+                raise ValueError(
+                    f"experiments.{name}: encoder {exp['encoder']!r} is {encoder['kind']}, "
+                    f"dataset {exp[role]!r} is {modality}"
+                )
         for objective in exp["objectives"]:
             objective_spec(config, objective, where=f"experiments.{name}.objectives")
         if exp["encoder"] not in facts:
@@ -71,8 +74,10 @@ def check_config(config: dict) -> None:
         if "source" in exp:  # IISAN reads the encoder's own frozen backbones (and their store), not a source's
             for method in exp["methods"]:
                 if method in config["methods"] and config["methods"][method]["kind"] == "iisan":
-                    raise ValueError(f"experiments.{name}.methods: {method!r} is IISAN, which adapts the encoder's own "
-                                     "frozen backbones; list it under nopt_methods")
+                    raise ValueError(
+                        f"experiments.{name}.methods: {method!r} is IISAN, which adapts the encoder's own "
+                        "frozen backbones; list it under nopt_methods"
+                    )
         for key in ("methods", "nopt_methods"):
             for method in exp[key]:
                 if method not in config["methods"]:
@@ -119,8 +124,10 @@ def _check_study(config: dict, name: str, study: dict, facts: dict[str, dict[str
                     raise ValueError(f"{where}.methods: unknown method {method!r}")
                 _check_method(config, method, facts[encoder])
                 if config["methods"][method]["kind"] == "iisan" and "source" in exp and study["pretrained"]:
-                    raise ValueError(f"{where}.methods: {method!r} is IISAN, which adapts the encoder's own frozen "
-                                     f"backbones; experiment {exp_name!r} has a source (set pretrained: false)")
+                    raise ValueError(
+                        f"{where}.methods: {method!r} is IISAN, which adapts the encoder's own frozen "
+                        f"backbones; experiment {exp_name!r} has a source (set pretrained: false)"
+                    )
     for objective in study["objectives"]:
         objective_spec(config, objective, where=f"{where}.objectives")
 
@@ -136,7 +143,8 @@ def _check_multimodal_encoder(config: dict, name: str) -> None:
 
 
 def _encoder_facts(config: dict, name: str) -> dict[str, Any]:
-    """encoder_facts of an encoder; a multimodal one gives its text tower's facts with kind multimodal and each tower's."""
+    """encoder_facts of an encoder; a multimodal one gives its text tower's facts with kind multimodal
+    and each tower's."""
     from transrec.models.encoder_facts import encoder_facts
 
     spec = config["encoders"][name]
@@ -233,8 +241,10 @@ def study_metrics(config: dict, name: str) -> list[str]:
 
 def study_outputs(config: dict) -> list[str]:
     """The table or figure file of every study."""
-    return [f"results/tables/{name}.md" if "table" in study else f"results/figures/{name}.png"
-            for name, study in config["studies"].items()]
+    return [
+        f"results/tables/{name}.md" if "table" in study else f"results/figures/{name}.png"
+        for name, study in config["studies"].items()
+    ]
 
 
 def view(dataset: str, fraction: float) -> str:
@@ -336,15 +346,18 @@ def feature_stores(config: dict, run: Run) -> dict[str, str]:
 
     method = {k: v for k, v in config["methods"][run.method].items() if k not in ("also_train", "hparams")}
     kind = method["kind"]
-    if not ((kind == "iisan" and build_method(method).cached)
-            or (kind == "frozen" and config["train"]["cache_frozen_features"])):
+    if not (
+        (kind == "iisan" and build_method(method).cached)
+        or (kind == "frozen" and config["train"]["cache_frozen_features"])
+    ):
         return {}
     names = {m: spec[m] for m in MULTIMODAL} if spec["kind"] == "multimodal" else {spec["kind"]: run.encoder}
     return {m: f"results/features/{parse_view(run.dataset)[0]}/{name}" for m, name in names.items()}
 
 
 def _multimodal_content(config: dict, run: Run) -> dict[str, Any]:
-    """run.json's data.content keys beyond kind and path, present only when set (other runs' params stay as they were)."""
+    """run.json's data.content keys beyond kind and path, present only when set
+    (other runs' params stay as they were)."""
     extra: dict[str, Any] = {}
     if config["encoders"][run.encoder]["kind"] == "multimodal":
         extra["paths"] = content_paths(config, parse_view(run.dataset)[0], run.encoder)
@@ -395,55 +408,65 @@ def run_config(config: dict, run: Run) -> dict[str, Any]:
         method = {k: v for k, v in config["methods"][run.method].items() if k not in ("also_train", "hparams")}
         also_train = config["methods"][run.method]["also_train"]
     train = config["train"]
-    return canonical({
-        "stage": run.stage,
-        "name": {k: v for k, v in asdict(run).items() if k != "stage"},
-        "data": {
-            "split": split_path(run.dataset),
-            "items": f"results/sequences/{base}/items.parquet",
-            "content": {"kind": encoder["kind"], "path": content_path(config, base, run.encoder),
-                        **_multimodal_content(config, run)},
-        },
-        "encoder": {
-            "kind": encoder["kind"],
-            "path": encoder_location(config, run.encoder),
-            **({"paths": {m: encoder_location(config, encoder[m]) for m in MULTIMODAL}}
-               if encoder["kind"] == "multimodal" else {}),
-            "image_mask_ratio": encoder["image_mask_ratio"],
-        },
-        "model": {**config["model"], "dropout": hp["dropout"], "max_len": dataset["max_len"]},
-        "objective": objective_spec(config, run.objective)["loss"],
-        "method": method,
-        "also_train": also_train,
-        "init_checkpoint": init_checkpoint(config, run),
-        "optim": {"lr": hp["lr"], "weight_decay": 0.0, "grad_clip": hp["grad_clip"]},
-        "train": {
-            "epochs": hp["epochs"],
-            "batch_size": hp["batch_size"][run.stage],
-            "patience": hp["patience"],
-            "num_workers": train["num_workers"],
-            "seed": run.seed,
-            "device": train["device"],
-            "precision": train["precision"],
-            "max_steps_per_epoch": hp["max_steps_per_epoch"],
-            "compile": train["compile"],
-            "cache_frozen_features": train["cache_frozen_features"],
-            **({"tensorboard": True} if train["tensorboard"] else {}),  # absent when off: no run's params change
-        },
-        "eval": {"ks": train["ks"], "mask_history": train["mask_history"]},
-        "out_dir": run.out_dir,
-    })
+    return canonical(
+        {
+            "stage": run.stage,
+            "name": {k: v for k, v in asdict(run).items() if k != "stage"},
+            "data": {
+                "split": split_path(run.dataset),
+                "items": f"results/sequences/{base}/items.parquet",
+                "content": {
+                    "kind": encoder["kind"],
+                    "path": content_path(config, base, run.encoder),
+                    **_multimodal_content(config, run),
+                },
+            },
+            "encoder": {
+                "kind": encoder["kind"],
+                "path": encoder_location(config, run.encoder),
+                **(
+                    {"paths": {m: encoder_location(config, encoder[m]) for m in MULTIMODAL}}
+                    if encoder["kind"] == "multimodal"
+                    else {}
+                ),
+                "image_mask_ratio": encoder["image_mask_ratio"],
+            },
+            "model": {**config["model"], "dropout": hp["dropout"], "max_len": dataset["max_len"]},
+            "objective": objective_spec(config, run.objective)["loss"],
+            "method": method,
+            "also_train": also_train,
+            "init_checkpoint": init_checkpoint(config, run),
+            "optim": {"lr": hp["lr"], "weight_decay": 0.0, "grad_clip": hp["grad_clip"]},
+            "train": {
+                "epochs": hp["epochs"],
+                "batch_size": hp["batch_size"][run.stage],
+                "patience": hp["patience"],
+                "num_workers": train["num_workers"],
+                "seed": run.seed,
+                "device": train["device"],
+                "precision": train["precision"],
+                "max_steps_per_epoch": hp["max_steps_per_epoch"],
+                "compile": train["compile"],
+                "cache_frozen_features": train["cache_frozen_features"],
+                **({"tensorboard": True} if train["tensorboard"] else {}),  # absent when off: no run's params change
+            },
+            "eval": {"ks": train["ks"], "mask_history": train["mask_history"]},
+            "out_dir": run.out_dir,
+        }
+    )
 
 
 def baseline_config(config: dict, run: Run) -> dict[str, Any]:
     """What an untrained baseline reads: the target's split and items, L, and the evaluation settings."""
-    return canonical({
-        "baseline": run.method,
-        "name": {k: v for k, v in asdict(run).items() if k != "stage"},
-        "split": split_path(run.dataset),
-        "items": f"results/sequences/{parse_view(run.dataset)[0]}/items.parquet",
-        "max_len": config["datasets"][parse_view(run.dataset)[0]]["max_len"],
-        "ks": config["train"]["ks"],
-        "mask_history": config["train"]["mask_history"],
-        "out_dir": run.out_dir,
-    })
+    return canonical(
+        {
+            "baseline": run.method,
+            "name": {k: v for k, v in asdict(run).items() if k != "stage"},
+            "split": split_path(run.dataset),
+            "items": f"results/sequences/{parse_view(run.dataset)[0]}/items.parquet",
+            "max_len": config["datasets"][parse_view(run.dataset)[0]]["max_len"],
+            "ks": config["train"]["ks"],
+            "mask_history": config["train"]["mask_history"],
+            "out_dir": run.out_dir,
+        }
+    )

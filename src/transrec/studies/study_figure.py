@@ -20,9 +20,11 @@ from transrec.studies.study_table import KEY_LABELS, study_settings
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LINESTYLES = ("-", "--", ":", "-.")
 HATCHES = ("", "//", "..", "xx", "\\\\", "oo", "++", "--")
-AXIS_LABELS = {"source_fraction": "share of source users used for pre-training (0 = NoPT)",
-               "target_fraction": "share of target users used for adaptation",
-               "trainable_parameters": "trainable parameters"}
+AXIS_LABELS = {
+    "source_fraction": "share of source users used for pre-training (0 = NoPT)",
+    "target_fraction": "share of target users used for adaptation",
+    "trainable_parameters": "trainable parameters",
+}
 
 
 def plot_study_figure(
@@ -72,8 +74,13 @@ def plot_study_figure(
             axes.xaxis.set_minor_formatter(NullFormatter())  # decades only: minor labels overlap
         axes.grid(alpha=0.3)
     seeds = sorted({int(s) for s in frame["seed"]})
-    axes_list[-1].legend(fontsize="small", title=f"{KEY_LABELS.get(series, series)} (mean ± std, seeds {seeds})",
-                         title_fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    axes_list[-1].legend(
+        fontsize="small",
+        title=f"{KEY_LABELS.get(series, series)} (mean ± std, seeds {seeds})",
+        title_fontsize="small",
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+    )
     figure.suptitle(study["caption"], fontsize="medium", wrap=True)
     source = f"study {name}: {study_settings(study)}"
     figure.text(0.99, 0.01, source, ha="right", va="bottom", fontsize="x-small", color="0.4")
@@ -91,17 +98,39 @@ def _line(axes: Any, points: pl.DataFrame, x: str, y: str, x_is_value: bool, sty
     mean = [float(points[f"{y} mean"][i]) for i in order]
     std = [_zero_if_missing(points[f"{y} std"][i]) for i in order]
     (line,) = axes.plot(xs, mean, color="black" if style["marker"] == "o" else None, linewidth=1.3, **style)
-    axes.fill_between(xs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
-                      color=line.get_color(), alpha=0.15, linewidth=0)
+    axes.fill_between(
+        xs,
+        [m - s for m, s in zip(mean, std)],
+        [m + s for m, s in zip(mean, std)],
+        color=line.get_color(),
+        alpha=0.15,
+        linewidth=0,
+    )
 
 
-def _bars(axes: Any, points: pl.DataFrame, x: str, y: str, index: int, count: int, style: dict[str, Any],
-          categories: list[str]) -> None:
+def _bars(
+    axes: Any,
+    points: pl.DataFrame,
+    x: str,
+    y: str,
+    index: int,
+    count: int,
+    style: dict[str, Any],
+    categories: list[str],
+) -> None:
     """Grouped bars with ± std error bars, one hatch per series; `categories` are the panel's x values in order."""
     width = 0.8 / count
     positions = [categories.index(str(v)) - 0.4 + width * (index + 0.5) for v in points[x]]
-    axes.bar(positions, points[f"{y} mean"].to_list(), width, yerr=[_zero_if_missing(s) for s in points[f"{y} std"]],
-             label=style["label"], hatch=HATCHES[index % len(HATCHES)], edgecolor="black", capsize=3)
+    axes.bar(
+        positions,
+        points[f"{y} mean"].to_list(),
+        width,
+        yerr=[_zero_if_missing(s) for s in points[f"{y} std"]],
+        label=style["label"],
+        hatch=HATCHES[index % len(HATCHES)],
+        edgecolor="black",
+        capsize=3,
+    )
     axes.set_xticks(range(len(categories)), categories, rotation=20, ha="right")
 
 

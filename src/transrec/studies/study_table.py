@@ -36,8 +36,12 @@ def write_study_table(
     summary = sort_keys(summary, rows + columns, order)
     wide = _wide(summary, rows, columns, values)
     seeds = sorted({int(s) for s in frame["seed"]})
-    note = f"Mean ± std over seeds {seeds} ({len(frame)} runs); study `{name}`" + (
-        f", {study['paper']} paper" if study.get("paper", "none") != "none" else "") + "; " + study_settings(study)
+    note = (
+        f"Mean ± std over seeds {seeds} ({len(frame)} runs); study `{name}`"
+        + (f", {study['paper']} paper" if study.get("paper", "none") != "none" else "")
+        + "; "
+        + study_settings(study)
+    )
     with atomic_path(out_csv, ".csv") as tmp:
         wide["csv"].write_csv(tmp)
     with atomic_path(out_md, ".md") as tmp:
@@ -79,7 +83,8 @@ def _wide(summary: pl.DataFrame, rows: list[str], columns: list[str], values: li
         csv_rows.append(csv_row)
         text_rows.append(text_row)
     header_text = [KEY_LABELS.get(c, c) for c in rows] + [
-        " / ".join([*(_fmt_key(v) for v in combo), VALUE_LABELS[value]]) for combo, value in headers]
+        " / ".join([*(_fmt_key(v) for v in combo), VALUE_LABELS[value]]) for combo, value in headers
+    ]
     return {"csv": pl.DataFrame(csv_rows), "header": header_text, "rows": text_rows, "keys": len(rows)}
 
 
@@ -111,8 +116,12 @@ def _count(n: float) -> str:
 
 def _markdown(wide: dict[str, Any], caption: str, note: str) -> str:
     header, rows, keys = wide["header"], wide["rows"], wide["keys"]
-    lines = [f"**{caption}**", "", "| " + " | ".join(header) + " |",
-             "|" + "|".join(":---" if i < keys else "---:" for i in range(len(header))) + "|"]
+    lines = [
+        f"**{caption}**",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(":---" if i < keys else "---:" for i in range(len(header))) + "|",
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join([*lines, "", note, ""])
 
@@ -121,14 +130,34 @@ def _latex(wide: dict[str, Any], caption: str, note: str, name: str) -> str:
     header, rows, keys = wide["header"], wide["rows"], wide["keys"]
 
     def esc(text: str) -> str:
-        for raw, safe in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                          ("±", r"$\pm$"), ("@", "@")):
+        for raw, safe in (
+            ("\\", r"\textbackslash{}"),
+            ("&", r"\&"),
+            ("%", r"\%"),
+            ("_", r"\_"),
+            ("#", r"\#"),
+            ("±", r"$\pm$"),
+            ("@", "@"),
+        ):
             text = text.replace(raw, safe)
         return text
 
     spec = "l" * keys + "r" * (len(header) - keys)
     body = [" & ".join(esc(c) for c in row) + r" \\" for row in rows]
-    return "\n".join([
-        r"\begin{table}[t]", r"\centering", rf"\caption{{{esc(caption)} {esc(note)}}}", rf"\label{{tab:{name}}}",
-        rf"\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(esc(h) for h in header) + r" \\", r"\midrule",
-        *body, r"\bottomrule", r"\end{tabular}", r"\end{table}", ""])
+    return "\n".join(
+        [
+            r"\begin{table}[t]",
+            r"\centering",
+            rf"\caption{{{esc(caption)} {esc(note)}}}",
+            rf"\label{{tab:{name}}}",
+            rf"\begin{{tabular}}{{{spec}}}",
+            r"\toprule",
+            " & ".join(esc(h) for h in header) + r" \\",
+            r"\midrule",
+            *body,
+            r"\bottomrule",
+            r"\end{tabular}",
+            r"\end{table}",
+            "",
+        ]
+    )

@@ -14,7 +14,13 @@ from transrec.runs import NOPT
 from transrec.studies.aggregate import summarise
 from transrec.studies.tables import collect_runs
 
-ADAPTER_RIVALS = ("lora", "prompt", "vpt", "ln_tuning", "bitfit")  # the parameter-efficient kinds Houlsby is held against
+ADAPTER_RIVALS = (
+    "lora",
+    "prompt",
+    "vpt",
+    "ln_tuning",
+    "bitfit",
+)  # the parameter-efficient kinds Houlsby is held against
 FASTER_BY = 20.0  # cached IISAN's s/epoch at most 1/20 of FTA's (the IISAN paper's efficiency claim, on CPU here)
 NEAR = 0.9  # "comparable": at least 90 % of the reference's HR@10
 
@@ -52,8 +58,9 @@ def mean_scores(runs: pl.DataFrame) -> pl.DataFrame:
     runs = runs.filter(~pl.col("dataset").str.contains("@") & ~pl.col("start").str.contains("@"))
     keys = ["stage", "dataset", "encoder", "objective", "method", "start"]
     summary = summarise(runs, keys, ["hr@10", "ndcg@10", "seconds_per_epoch"])
-    return summary.rename({"hr@10 mean": "hr", "hr@10 std": "hr_std", "ndcg@10 mean": "ndcg",
-                           "seconds_per_epoch mean": "seconds"})
+    return summary.rename(
+        {"hr@10 mean": "hr", "hr@10 std": "hr_std", "ndcg@10 mean": "ndcg", "seconds_per_epoch mean": "seconds"}
+    )
 
 
 def _pick(scores: pl.DataFrame, **keys: str) -> dict[str, Any] | None:
@@ -89,34 +96,64 @@ def experiment_findings(
     out = []
     fta = by_kind.get("fta")
     if "source" in experiment and fta:
-        scratch = _pick(scores, **where, method="fta", start=NOPT) if "fta" in experiment.get("nopt_methods", []) else None
+        scratch = (
+            _pick(scores, **where, method="fta", start=NOPT) if "fta" in experiment.get("nopt_methods", []) else None
+        )
         if scratch:
-            out.append(Finding(f"Pre-training on the source helps: FTA from {start} beats FTA from scratch (NoPT) — {tag}",
-                               f"{_hr(fta)} vs {_hr(scratch)}", _yes(fta["hr"] > scratch["hr"])))
+            out.append(
+                Finding(
+                    f"Pre-training on the source helps: FTA from {start} beats FTA from scratch (NoPT) — {tag}",
+                    f"{_hr(fta)} vs {_hr(scratch)}",
+                    _yes(fta["hr"] > scratch["hr"]),
+                )
+            )
     houlsby = by_kind.get("houlsby")
     if fta and houlsby and "source" in experiment:
-        out.append(Finding(f"Houlsby adapters come close to full fine-tuning (>= {NEAR:.0%} of FTA's HR@10) — {tag}",
-                           f"Houlsby {_hr(houlsby)} vs FTA {_hr(fta)}", _yes(houlsby["hr"] >= NEAR * fta["hr"])))
+        out.append(
+            Finding(
+                f"Houlsby adapters come close to full fine-tuning (>= {NEAR:.0%} of FTA's HR@10) — {tag}",
+                f"Houlsby {_hr(houlsby)} vs FTA {_hr(fta)}",
+                _yes(houlsby["hr"] >= NEAR * fta["hr"]),
+            )
+        )
         rivals = {k: v for k, v in by_kind.items() if k in ADAPTER_RIVALS}
         if rivals:
             beaten = [f"{r['method']} {r['hr']:.2f}" for r in rivals.values() if houlsby["hr"] > r["hr"]]
             lost = [f"{r['method']} {r['hr']:.2f}" for r in rivals.values() if houlsby["hr"] <= r["hr"]]
-            out.append(Finding(f"Houlsby beats the other parameter-efficient methods (LoRA, prompt, LN, BitFit) — {tag}",
-                               f"Houlsby {houlsby['hr']:.2f}; below it: {', '.join(beaten) or 'none'}; "
-                               f"at or above it: {', '.join(lost) or 'none'}", _yes(not lost)))
+            out.append(
+                Finding(
+                    f"Houlsby beats the other parameter-efficient methods (LoRA, prompt, LN, BitFit) — {tag}",
+                    f"Houlsby {houlsby['hr']:.2f}; below it: {', '.join(beaten) or 'none'}; "
+                    f"at or above it: {', '.join(lost) or 'none'}",
+                    _yes(not lost),
+                )
+            )
     if len(by_kind) >= 3:
         ranking = sorted(list(by_kind.values()) + ([cached] if cached else []), key=lambda r: -r["hr"])
         values = [round(r["hr"], 2) for r in ranking]
-        out.append(Finding(f"Methods give distinct results (no block of identical HR@10) — {tag}",
-                           "ranking: " + " > ".join(f"{r['method']} {r['hr']:.2f}" for r in ranking),
-                           _yes(len(set(values)) == len(values))))
+        out.append(
+            Finding(
+                f"Methods give distinct results (no block of identical HR@10) — {tag}",
+                "ranking: " + " > ".join(f"{r['method']} {r['hr']:.2f}" for r in ranking),
+                _yes(len(set(values)) == len(values)),
+            )
+        )
     if fta and cached and fta["seconds"] and cached["seconds"]:
         ratio = fta["seconds"] / cached["seconds"]
-        out.append(Finding(f"Cached IISAN trains at least {FASTER_BY:.0f}x faster per epoch than FTA — {tag}",
-                           f"{fta['seconds']:.2f} s vs {cached['seconds']:.3f} s per epoch: {ratio:.0f}x",
-                           _yes(ratio >= FASTER_BY)))
-        out.append(Finding(f"Cached IISAN is as accurate as FTA (IISAN table 3/7) — {tag}",
-                           f"IISAN {_hr(cached)} vs FTA {_hr(fta)}", _yes(cached["hr"] >= fta["hr"])))
+        out.append(
+            Finding(
+                f"Cached IISAN trains at least {FASTER_BY:.0f}x faster per epoch than FTA — {tag}",
+                f"{fta['seconds']:.2f} s vs {cached['seconds']:.3f} s per epoch: {ratio:.0f}x",
+                _yes(ratio >= FASTER_BY),
+            )
+        )
+        out.append(
+            Finding(
+                f"Cached IISAN is as accurate as FTA (IISAN table 3/7) — {tag}",
+                f"IISAN {_hr(cached)} vs FTA {_hr(fta)}",
+                _yes(cached["hr"] >= fta["hr"]),
+            )
+        )
     return out
 
 
@@ -128,8 +165,9 @@ def popularity_findings(scores: pl.DataFrame, experiments: Mapping[str, Mapping[
         if baseline is None:
             continue
         objectives = {e["objectives"][0] for e in experiments.values() if e["target"] == target}
-        trained = scores.filter((pl.col("stage") == "adapt") & (pl.col("dataset") == target)
-                                & pl.col("objective").is_in(list(objectives)))
+        trained = scores.filter(
+            (pl.col("stage") == "adapt") & (pl.col("dataset") == target) & pl.col("objective").is_in(list(objectives))
+        )
         below = trained.filter(pl.col("hr") <= baseline["hr"])
         worst = trained.sort("hr").row(0, named=True) if len(trained) else None
         evidence = f"popularity {baseline['hr']:.2f}; {len(trained)} trained models"
@@ -137,7 +175,8 @@ def popularity_findings(scores: pl.DataFrame, experiments: Mapping[str, Mapping[
             evidence += f", the weakest {worst['method']} ({worst['encoder']}, from {worst['start']}) {worst['hr']:.2f}"
         if len(below):
             evidence += "; at or below popularity: " + ", ".join(
-                f"{r['method']} ({r['encoder']}, from {r['start']}) {r['hr']:.2f}" for r in below.iter_rows(named=True))
+                f"{r['method']} ({r['encoder']}, from {r['start']}) {r['hr']:.2f}" for r in below.iter_rows(named=True)
+            )
         out.append(Finding(f"Every trained model beats popularity on {target}", evidence, _yes(len(below) == 0)))
     return out
 
@@ -152,7 +191,8 @@ def render(findings: Sequence[Finding], scores: pl.DataFrame) -> str:
         "# What this run shows",
         "",
         "Each row is a finding of Adapter4Rec (WSDM 2024) or IISAN (SIGIR 2024), tested on this run's results: test",
-        "HR@10 x 100, mean ± std over seeds (n = seeds), full ranking over all items, the experiments' first objective.",
+        "HR@10 x 100, mean ± std over seeds (n = seeds), full ranking over all items, "
+        "the experiments' first objective.",
         "",
         "| finding | this run | reproduced |",
         "|---|---|---|",

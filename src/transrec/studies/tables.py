@@ -51,7 +51,9 @@ def _row(path: Path) -> dict[str, Any]:
     row: dict[str, Any] = {key: str(getattr(run, key)) for key in RUN_KEYS}
     row["best_epoch"] = metrics.best_epoch
     row["trainable_parameters"], row["total_parameters"] = metrics.trainable_parameters, metrics.total_parameters
-    row["share_pct"] = 100.0 * metrics.trainable_parameters / metrics.total_parameters if metrics.total_parameters else 0.0
+    row["share_pct"] = (
+        100.0 * metrics.trainable_parameters / metrics.total_parameters if metrics.total_parameters else 0.0
+    )
     for split in ("valid", "test"):
         for name, value in getattr(metrics, split).items():
             row[f"{split}_{name}"] = value
@@ -102,8 +104,9 @@ def with_tpme(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _with_scores(frame: pl.DataFrame, scores: list[float | None], bases: list[str | None]) -> pl.DataFrame:
-    return frame.with_columns(pl.Series("tpme", scores, dtype=pl.Float64),
-                              pl.Series("tpme_basis", bases, dtype=pl.String))
+    return frame.with_columns(
+        pl.Series("tpme", scores, dtype=pl.Float64), pl.Series("tpme_basis", bases, dtype=pl.String)
+    )
 
 
 def _markdown(frame: pl.DataFrame) -> str:

@@ -21,10 +21,18 @@ def main(argv: list[str] | None = None) -> None:
     """Parse arguments, log to out_dir/train.log (rank 0) and stderr, train."""
     parser = argparse.ArgumentParser(prog="python -m transrec.train", description=__doc__)
     parser.add_argument("run", type=Path, help="the run.json written by the workflow")
-    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
-                        help="continue from out_dir/last.pt when present (default: yes)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads (torch.set_num_threads); the workflow passes the rule's threads")
+    parser.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="continue from out_dir/last.pt when present (default: yes)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads (torch.set_num_threads); the workflow passes the rule's threads",
+    )
     args = parser.parse_args(argv)
     run = RunConfig.load(args.run)
     if args.threads:

@@ -30,11 +30,15 @@ def load_trainable(model: nn.Module, tensors: dict[str, Tensor], *, source: str 
     params = dict(model.named_parameters())
     missing = sorted(set(tensors) - set(params))
     if missing:
-        raise KeyError(f"{source}: {len(missing)} tensors have no parameter of that name in the model, e.g. {missing[:5]}")
+        raise KeyError(
+            f"{source}: {len(missing)} tensors have no parameter of that name in the model, e.g. {missing[:5]}"
+        )
     with torch.no_grad():
         for name, value in tensors.items():
             if params[name].shape != value.shape:
-                raise ValueError(f"{source}: {name} has shape {tuple(value.shape)}, model has {tuple(params[name].shape)}")
+                raise ValueError(
+                    f"{source}: {name} has shape {tuple(value.shape)}, model has {tuple(params[name].shape)}"
+                )
             params[name].copy_(value)
 
 
@@ -47,8 +51,13 @@ def load_init_checkpoint(model: nn.Module, path: str | os.PathLike) -> dict[str,
     """Load a source run's best.pt into the (not yet adapted) model: every tensor it trained must find its parameter."""
     checkpoint = load(path)
     load_trainable(model, checkpoint["trainable"], source=str(path))
-    log.info("initialised %d tensors from %s (base %s, method %s)", len(checkpoint["trainable"]), path,
-             checkpoint.get("base"), checkpoint.get("method"))
+    log.info(
+        "initialised %d tensors from %s (base %s, method %s)",
+        len(checkpoint["trainable"]),
+        path,
+        checkpoint.get("base"),
+        checkpoint.get("method"),
+    )
     return {k: v for k, v in checkpoint.items() if k != "trainable"}
 
 
@@ -57,8 +66,13 @@ def rng_state() -> dict[str, Any]:
     name, keys, pos, has_gauss, cached = np.random.get_state()
     return {
         "python": random.getstate(),
-        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "numpy": {
+            "name": name,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
@@ -69,14 +83,21 @@ def set_rng_state(state: dict[str, Any]) -> None:
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     n = state["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state(
+        (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save(path: str | os.PathLike, obj: dict[str, Any], *, before_publish: Callable[[], None] | None = None,
-         keep_previous: bool = False) -> None:
+def save(
+    path: str | os.PathLike,
+    obj: dict[str, Any],
+    *,
+    before_publish: Callable[[], None] | None = None,
+    keep_previous: bool = False,
+) -> None:
     """torch.save, atomically; a full disk raises transrec.io.DiskFullError naming `path`.
 
     `before_publish` runs after the bytes are written and before the rename (the trainer's kill tests use it);

@@ -151,7 +151,9 @@ def _check(run: RunConfig) -> None:
     if 10 not in run.eval.ks:
         raise ValueError("run config: 'eval.ks' must contain 10 (model selection uses NDCG@10)")
     if run.encoder.kind != run.data.content.kind:
-        raise ValueError(f"run config: encoder.kind {run.encoder.kind!r} != data.content.kind {run.data.content.kind!r}")
+        raise ValueError(
+            f"run config: encoder.kind {run.encoder.kind!r} != data.content.kind {run.data.content.kind!r}"
+        )
     if run.encoder.kind == "multimodal":
         for section in ("encoder", "data.content"):
             paths = run.encoder.paths if section == "encoder" else run.data.content.paths
@@ -159,10 +161,15 @@ def _check(run: RunConfig) -> None:
                 raise ValueError(f"run config: '{section}.paths' must name text and image for a multimodal encoder")
     elif run.encoder.kind != "id" and not run.encoder.path:
         raise ValueError(f"run config: 'encoder.path' is required for a {run.encoder.kind} encoder")
-    positive = {"train.epochs": run.train.epochs, "train.batch_size": run.train.batch_size,
-                "train.patience": run.train.patience, "train.threads": run.train.threads,
-                "model.max_len": run.model.max_len, "eval.user_batch": run.eval.user_batch,
-                "eval.item_batch": run.eval.item_batch}
+    positive = {
+        "train.epochs": run.train.epochs,
+        "train.batch_size": run.train.batch_size,
+        "train.patience": run.train.patience,
+        "train.threads": run.train.threads,
+        "model.max_len": run.model.max_len,
+        "eval.user_batch": run.eval.user_batch,
+        "eval.item_batch": run.eval.item_batch,
+    }
     for path, value in positive.items():
         if value < 1:
             raise ValueError(f"run config: {path!r} must be >= 1, got {value}")

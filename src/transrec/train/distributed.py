@@ -53,8 +53,10 @@ def check_devices(device: str, world_size: int, local_size: int, cuda_devices: i
 
     Several CPU processes are allowed only when config says so (train.device: cpu)."""
     if device.startswith("cuda") and cuda_devices == 0:
-        raise RuntimeError(f"train.device is {device!r} but this host has no CUDA device; set train.device to auto or "
-                           "cpu, or run on a GPU host")
+        raise RuntimeError(
+            f"train.device is {device!r} but this host has no CUDA device; set train.device to auto or "
+            "cpu, or run on a GPU host"
+        )
     if world_size > 1 and device != "cpu" and local_size > cuda_devices:
         raise RuntimeError(
             f"train.gpus is {local_size} (torchrun started {local_size} processes on this host) but it has "

@@ -113,33 +113,68 @@ def _setup(run: RunConfig) -> Session:
     split = pl.read_parquet(run.data.split).sort("user_idx")
     num_items = pl.read_parquet(run.data.items, columns=["item_idx"]).height
     model, groups, optimizer, parameters = _model_and_optimizer(run, num_items, device)
-    meta = {"base": run.encoder.path, "init_checkpoint": run.init_checkpoint, "method": dict(run.method),
-            "run_name": run.to_dict()["name"]}
+    meta = {
+        "base": run.encoder.path,
+        "init_checkpoint": run.init_checkpoint,
+        "method": dict(run.method),
+        "run_name": run.to_dict()["name"],
+    }
 
     content, cached = _content(run, model.item_encoder, device, amp)
     wanted = objective(run.objective)  # what the objective needs in a batch
-    dataset = TrainingSet(split, content, num_items, run.model.max_len, seed=run.train.seed,
-                          negatives=wanted.negatives, inbatch=wanted.inbatch)
+    dataset = TrainingSet(
+        split,
+        content,
+        num_items,
+        run.model.max_len,
+        seed=run.train.seed,
+        negatives=wanted.negatives,
+        inbatch=wanted.inbatch,
+    )
     sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank, shuffle=True, seed=run.train.seed)
-    loader = DataLoader(dataset, batch_size=run.train.batch_size, sampler=sampler, collate_fn=dataset.collate,
-                        num_workers=run.train.num_workers, pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        dataset,
+        batch_size=run.train.batch_size,
+        sampler=sampler,
+        collate_fn=dataset.collate,
+        num_workers=run.train.num_workers,
+        pin_memory=device.type == "cuda",
+    )
     users = {which: eval_histories(split, which, run.model.max_len) for which in ("valid", "test")}
     step_loss: nn.Module = StepLoss(model, run.objective, content)
     unused = world.grouped and _has_unused(step_loss, dataset, run, device, amp)
     step_loss = distributed.wrap(step_loss, world, find_unused_parameters=unused)
-    return Session(world, amp, split, model, groups, optimizer, parameters, meta, content, cached, dataset, sampler,
-                   loader, users, step_loss)
+    return Session(
+        world,
+        amp,
+        split,
+        model,
+        groups,
+        optimizer,
+        parameters,
+        meta,
+        content,
+        cached,
+        dataset,
+        sampler,
+        loader,
+        users,
+        step_loss,
+    )
 
 
-def _model_and_optimizer(run: RunConfig, num_items: int, device: torch.device
-                         ) -> tuple[TransRec, dict[str, list[nn.Parameter]], torch.optim.Optimizer, tuple[int, int]]:
+def _model_and_optimizer(
+    run: RunConfig, num_items: int, device: torch.device
+) -> tuple[TransRec, dict[str, list[nn.Parameter]], torch.optim.Optimizer, tuple[int, int]]:
     """The model (init checkpoint loaded, method applied, on `device`), its trainable groups, Adam, and the
     (trainable, total) parameter counts."""
     model = build_model(run, num_items)
     if run.init_checkpoint:
         source = checkpoint.load_init_checkpoint(model, run.init_checkpoint)
         if source.get("base") != run.encoder.path:
-            log.warning("init checkpoint was trained on base %s, this run uses %s", source.get("base"), run.encoder.path)
+            log.warning(
+                "init checkpoint was trained on base %s, this run uses %s", source.get("base"), run.encoder.path
+            )
     groups = prepare_trainable(model, build_method(run.method), run.also_train)
     missing_lr = sorted(set(groups) - set(run.optim.lr))
     if missing_lr:
@@ -151,16 +186,26 @@ def _model_and_optimizer(run: RunConfig, num_items: int, device: torch.device
     if run.train.compile:
         model.item_encoder.compile(dynamic=True)
         model.user_encoder.compile(dynamic=True)
-    optimizer = torch.optim.Adam([{"params": params, "lr": run.optim.lr[name], "name": name} for name, params in groups.items()],
-                                 weight_decay=run.optim.weight_decay, fused=True)  # fused: one kernel, CPU and CUDA
+    optimizer = torch.optim.Adam(
+        [{"params": params, "lr": run.optim.lr[name], "name": name} for name, params in groups.items()],
+        weight_decay=run.optim.weight_decay,
+        fused=True,
+    )  # fused: one kernel, CPU and CUDA
     return model, groups, optimizer, parameters
 
 
 def _resume_state(run: RunConfig, session: Session, last_path: Path, resume: bool) -> dict[str, Any]:
     """A fresh state, or last.pt's (its tensors, optimizer and this rank's RNG loaded) when it was written by this
     run config and world size."""
-    state: dict[str, Any] = {"epoch": 0, "best_epoch": None, "best_valid": None, "bad_epochs": 0, "stopped": False,
-                             "curve": [], "best_trainable": None}
+    state: dict[str, Any] = {
+        "epoch": 0,
+        "best_epoch": None,
+        "best_valid": None,
+        "bad_epochs": 0,
+        "stopped": False,
+        "curve": [],
+        "best_trainable": None,
+    }
     saved = checkpoint.load_resumable(last_path) if resume else None  # a damaged last.pt: the previous, or afresh
     if saved is None:
         return state
@@ -218,52 +263,84 @@ def _end_epoch(run: RunConfig, session: Session, out: Path, mean_loss: float, se
     eval_seconds = time.perf_counter() - eval_started
     improved = state["best_valid"] is None or valid[SELECT] > state["best_valid"][SELECT]
     if improved:
-        state.update(best_epoch=epoch + 1, best_valid=valid, bad_epochs=0,
-                     best_trainable=checkpoint.trainable_state(model))
+        state.update(
+            best_epoch=epoch + 1, best_valid=valid, bad_epochs=0, best_trainable=checkpoint.trainable_state(model)
+        )
     else:
         state["bad_epochs"] += 1
     state["stopped"] = state["bad_epochs"] >= run.train.patience
-    state["curve"].append({"epoch": epoch + 1, "loss": mean_loss, "valid": {k: v for k, v in valid.items() if "@" in k},
-                           "train_seconds": seconds, "eval_seconds": eval_seconds})
+    state["curve"].append(
+        {
+            "epoch": epoch + 1,
+            "loss": mean_loss,
+            "valid": {k: v for k, v in valid.items() if "@" in k},
+            "train_seconds": seconds,
+            "eval_seconds": eval_seconds,
+        }
+    )
     state["epoch"] = epoch + 1
     rng = distributed.gather(checkpoint.rng_state(), world)
     if world.main:
-        checkpoint.save(out / "last.pt", {"run": run.to_dict(), "trainable": checkpoint.trainable_state(model),
-                                          "optimizer": session.optimizer.state_dict(), "rng": rng, **state},
-                        before_publish=lambda: fault_point("checkpoint"), keep_previous=True)
-    log.info("epoch %d/%d loss %.4f valid ndcg@10 %.2f hr@10 %.2f best epoch %d %.1f s + %.1f s eval%s",
-             epoch + 1, run.train.epochs, mean_loss, valid["ndcg@10"], valid["hr@10"], state["best_epoch"], seconds,
-             eval_seconds, " (early stop)" if state["stopped"] else "")
+        checkpoint.save(
+            out / "last.pt",
+            {
+                "run": run.to_dict(),
+                "trainable": checkpoint.trainable_state(model),
+                "optimizer": session.optimizer.state_dict(),
+                "rng": rng,
+                **state,
+            },
+            before_publish=lambda: fault_point("checkpoint"),
+            keep_previous=True,
+        )
+    log.info(
+        "epoch %d/%d loss %.4f valid ndcg@10 %.2f hr@10 %.2f best epoch %d %.1f s + %.1f s eval%s",
+        epoch + 1,
+        run.train.epochs,
+        mean_loss,
+        valid["ndcg@10"],
+        valid["hr@10"],
+        state["best_epoch"],
+        seconds,
+        eval_seconds,
+        " (early stop)" if state["stopped"] else "",
+    )
     if run.train.tensorboard and world.main:
         _tensorboard(out / "tensorboard", epoch + 1, mean_loss, valid)
 
 
-def _metrics(run: RunConfig, session: Session, test: dict[str, float], setup_seconds: float,
-             test_seconds: float) -> RunMetrics:
+def _metrics(
+    run: RunConfig, session: Session, test: dict[str, float], setup_seconds: float, test_seconds: float
+) -> RunMetrics:
     """metrics.json: the best epoch's validation and test metrics, the curve, parameters, time and memory."""
     state, split, curve = session.state, session.split, session.state["curve"]
     trainable, total = session.parameters
-    return RunMetrics.from_dict({
-        "run": {**run.to_dict()["name"], "stage": run.stage},
-        "best_epoch": state["best_epoch"],
-        "valid": {k: v for k, v in state["best_valid"].items() if "@" in k},
-        "test": {k: v for k, v in test.items() if "@" in k},
-        "curve": curve,
-        "trainable_parameters": trainable,
-        "total_parameters": total,
-        "trainable_share": trainable / total,
-        # median: the first epoch also pays one-off costs (lazy imports, CUDA context, torch.compile)
-        "seconds_per_epoch": float(np.median([c["train_seconds"] for c in curve])) if curve else None,
-        "eval_seconds_per_epoch": float(np.median([c["eval_seconds"] for c in curve])) if curve else None,
-        "setup_seconds": setup_seconds,
-        "test_seconds": test_seconds,
-        "peak_memory_gb": peak_memory_gb(session.device),  # GiB, None on CPU
-        "repeat_share": {"valid": float(split["valid_is_repeat"].mean()), "test": float(split["test_is_repeat"].mean())},
-        "device": session.device.type,
-        "precision": "bf16" if session.amp is not None else "fp32",
-        "world_size": session.world.size,
-        "cached_item_features": session.cached,
-    })
+    return RunMetrics.from_dict(
+        {
+            "run": {**run.to_dict()["name"], "stage": run.stage},
+            "best_epoch": state["best_epoch"],
+            "valid": {k: v for k, v in state["best_valid"].items() if "@" in k},
+            "test": {k: v for k, v in test.items() if "@" in k},
+            "curve": curve,
+            "trainable_parameters": trainable,
+            "total_parameters": total,
+            "trainable_share": trainable / total,
+            # median: the first epoch also pays one-off costs (lazy imports, CUDA context, torch.compile)
+            "seconds_per_epoch": float(np.median([c["train_seconds"] for c in curve])) if curve else None,
+            "eval_seconds_per_epoch": float(np.median([c["eval_seconds"] for c in curve])) if curve else None,
+            "setup_seconds": setup_seconds,
+            "test_seconds": test_seconds,
+            "peak_memory_gb": peak_memory_gb(session.device),  # GiB, None on CPU
+            "repeat_share": {
+                "valid": float(split["valid_is_repeat"].mean()),
+                "test": float(split["test_is_repeat"].mean()),
+            },
+            "device": session.device.type,
+            "precision": "bf16" if session.amp is not None else "fp32",
+            "world_size": session.world.size,
+            "cached_item_features": session.cached,
+        }
+    )
 
 
 def fault_point(phase: str) -> None:
@@ -290,7 +367,9 @@ _FAULT_COUNTS: dict[str, int] = {}
 def build_model(run: RunConfig, num_items: int) -> TransRec:
     """The run's model before its method is applied: item encoder (base weights) + SASRec user encoder."""
     item_encoder = _item_encoder(run, num_items)
-    user_encoder = SASRec(run.model.d_model, run.model.max_len, run.model.n_blocks, run.model.n_heads, run.model.dropout)
+    user_encoder = SASRec(
+        run.model.d_model, run.model.max_len, run.model.n_blocks, run.model.n_heads, run.model.dropout
+    )
     # multimodal and IISAN item encoders name their own groups (fusion, side networks)
     return (GroupedTransRec if hasattr(item_encoder, "parameter_groups") else TransRec)(item_encoder, user_encoder)
 
@@ -306,15 +385,23 @@ def _item_encoder(run: RunConfig, num_items: int) -> nn.Module:
         if not run.data.content.stores:
             raise ValueError("run config: a cached IISAN run needs data.content.stores (the hidden-state stores)")
         stores = {m: FeatureStore(p) for m, p in run.data.content.stores.items()}  # shapes only: no backbone
-        return build_iisan_item_encoder(run.model.d_model, method.config(), shapes={m: (s.depth, s.width)
-                                                                                     for m, s in stores.items()})
+        return build_iisan_item_encoder(
+            run.model.d_model, method.config(), shapes={m: (s.depth, s.width) for m, s in stores.items()}
+        )
     if run.encoder.kind == "multimodal":
         return build_multimodal_item_encoder(paths, run.model.d_model, image_mask_ratio=run.encoder.image_mask_ratio)
-    return build_item_encoder(run.encoder.kind, paths.get(run.encoder.kind), run.model.d_model, num_items,
-                              image_mask_ratio=run.encoder.image_mask_ratio)
+    return build_item_encoder(
+        run.encoder.kind,
+        paths.get(run.encoder.kind),
+        run.model.d_model,
+        num_items,
+        image_mask_ratio=run.encoder.image_mask_ratio,
+    )
 
 
-def _content(run: RunConfig, item_encoder: nn.Module, device: torch.device, amp: torch.dtype | None) -> tuple[Any, bool]:
+def _content(
+    run: RunConfig, item_encoder: nn.Module, device: torch.device, amp: torch.dtype | None
+) -> tuple[Any, bool]:
     """The run's item content, and whether it serves precomputed backbone outputs (a store or the per-run cache)."""
     spec = run.data.content
     if item_encoder.kind == "iisan" and not item_encoder.backbones:  # cached IISAN reads only the store
@@ -324,14 +411,27 @@ def _content(run: RunConfig, item_encoder: nn.Module, device: torch.device, amp:
         return store_first_tokens(spec.stores, run.data.items), True
     size = _image_size(item_encoder)
     if spec.kind == "multimodal":
-        content = build_multimodal_content(spec.paths["text"], spec.paths["image"], run.data.items,
-                                           item_encoder.image_mean, item_encoder.image_std, size)
+        content = build_multimodal_content(
+            spec.paths["text"],
+            spec.paths["image"],
+            run.data.items,
+            item_encoder.image_mean,
+            item_encoder.image_std,
+            size,
+        )
     else:
-        content = build_content(spec.kind, spec.path, run.data.items, item_encoder.image_mean, item_encoder.image_std,
-                                size)
+        content = build_content(
+            spec.kind, spec.path, run.data.items, item_encoder.image_mean, item_encoder.image_std, size
+        )
     if frozen:  # no store given (e.g. a backbone pre-trained on a source): encoded once per run
-        content = cache_first_tokens(item_encoder, content, batch_size=run.eval.item_batch, device=device, dtype=amp,
-                                     num_workers=run.train.num_workers)
+        content = cache_first_tokens(
+            item_encoder,
+            content,
+            batch_size=run.eval.item_batch,
+            device=device,
+            dtype=amp,
+            num_workers=run.train.num_workers,
+        )
         log.info("frozen %s backbone: features of %d items computed once", run.encoder.kind, content.num_items)
         return content, True
     return content, False
@@ -346,17 +446,33 @@ def _image_size(item_encoder: nn.Module) -> int:
     return 224
 
 
-def _evaluate(model: TransRec, content: Any, users: tuple[Tensor, Tensor], run: RunConfig, device: torch.device,
-              amp: torch.dtype | None) -> dict[str, float]:
+def _evaluate(
+    model: TransRec,
+    content: Any,
+    users: tuple[Tensor, Tensor],
+    run: RunConfig,
+    device: torch.device,
+    amp: torch.dtype | None,
+) -> dict[str, float]:
     """HR@K / NDCG@K of `users` (histories, targets), the item table computed once (sharded across ranks)."""
-    table = compute_item_table(model, content, batch_size=run.eval.item_batch, device=device, dtype=amp,
-                               num_workers=run.train.num_workers)  # (N+1, d)
-    return evaluate(model, table, *users, ks=run.eval.ks, user_batch=run.eval.user_batch,
-                    mask_history=run.eval.mask_history, device=device, dtype=amp)
+    table = compute_item_table(
+        model, content, batch_size=run.eval.item_batch, device=device, dtype=amp, num_workers=run.train.num_workers
+    )  # (N+1, d)
+    return evaluate(
+        model,
+        table,
+        *users,
+        ks=run.eval.ks,
+        user_batch=run.eval.user_batch,
+        mask_history=run.eval.mask_history,
+        device=device,
+        dtype=amp,
+    )
 
 
-def _has_unused(step_loss: nn.Module, dataset: TrainingSet, run: RunConfig, device: torch.device,
-                amp: torch.dtype | None) -> bool:
+def _has_unused(
+    step_loss: nn.Module, dataset: TrainingSet, run: RunConfig, device: torch.device, amp: torch.dtype | None
+) -> bool:
     """Whether a trainable parameter gets no gradient (DDP then needs find_unused_parameters); RNG left untouched."""
     users = list(range(min(run.train.batch_size, len(dataset))))
     params = [p for p in step_loss.parameters() if p.requires_grad]

@@ -21,8 +21,10 @@ POLL_SECONDS = 1.0
 def run_lock(out_dir: str | os.PathLike) -> contextlib.AbstractContextManager[None]:
     """Hold the run folder's lock; a second trainer on the folder stops at once with LockedError naming the holder."""
     out = Path(out_dir)
-    advice = ("another trainer is writing this run (e.g. left running by a killed Snakemake); wait for it, or end it "
-              "(kill <pid>) and rerun")
+    advice = (
+        "another trainer is writing this run (e.g. left running by a killed Snakemake); wait for it, or end it "
+        "(kill <pid>) and rerun"
+    )
     return exclusive_lock(out / LOCK_NAME, f"run folder {out}", advice)
 
 
@@ -72,8 +74,11 @@ def _watch(pid: int, started: str, poll: float) -> None:
     """Poll until `pid` (with this start time, so a reused PID does not count) is gone, then end this process."""
     while _start_time(pid) == started:
         time.sleep(poll)
-    log.error("the process that started this trainer (pid %d) is gone: exiting, so that a rerun never meets a second "
-              "trainer on this run folder (last.pt holds the last finished epoch)", pid)
+    log.error(
+        "the process that started this trainer (pid %d) is gone: exiting, so that a rerun never meets a second "
+        "trainer on this run folder (last.pt holds the last finished epoch)",
+        pid,
+    )
     logging.shutdown()
     os._exit(143)  # as if SIGTERMed: the lock and every file handle go with the process
 

@@ -1,4 +1,5 @@
-"""Warm-start client: `python -m transrec.train.warm <transrec.train argv>` runs the trainer in a fork of a warm server."""
+"""Warm-start client: `python -m transrec.train.warm <transrec.train argv>`
+runs the trainer in a fork of a warm server."""
 
 from __future__ import annotations
 
@@ -18,8 +19,23 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/transrec
-KEY_PREFIXES = ("HF_", "TRANSFORMERS_", "TORCH", "PYTORCH_", "CUDA", "NVIDIA_", "OMP_", "MKL_", "KMP_", "OPENBLAS_",
-                "TOKENIZERS_", "PYTHON", "LD_", "XDG_", "TRANSREC_")
+KEY_PREFIXES = (
+    "HF_",
+    "TRANSFORMERS_",
+    "TORCH",
+    "PYTORCH_",
+    "CUDA",
+    "NVIDIA_",
+    "OMP_",
+    "MKL_",
+    "KMP_",
+    "OPENBLAS_",
+    "TOKENIZERS_",
+    "PYTHON",
+    "LD_",
+    "XDG_",
+    "TRANSREC_",
+)
 KEY_NAMES = ("HOME", "TMPDIR", "LANG", "LC_ALL")  # cache folders and the temp dir are resolved at import
 NOT_KEY = ("TRANSREC_WATCH_PID", "TRANSREC_WARM_START_TIMEOUT")  # set per child / read by the client only
 START_TIMEOUT_S = float(os.environ.get("TRANSREC_WARM_START_TIMEOUT", "120"))
@@ -36,8 +52,9 @@ def server_key(package_dir: Path = PACKAGE_DIR, env: Mapping[str, str] = os.envi
     for path in sorted(package_dir.rglob("*.py")):
         stat = path.stat()
         parts.append(f"{path.relative_to(package_dir)}:{stat.st_mtime_ns}:{stat.st_size}")
-    parts += sorted(f"{k}={v}" for k, v in env.items()
-                    if (k.startswith(KEY_PREFIXES) or k in KEY_NAMES) and k not in NOT_KEY)
+    parts += sorted(
+        f"{k}={v}" for k, v in env.items() if (k.startswith(KEY_PREFIXES) or k in KEY_NAMES) and k not in NOT_KEY
+    )
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
@@ -91,11 +108,18 @@ def connect(path: Path) -> socket.socket:
         server = None
         with flock(path.with_suffix(".server.lock"), blocking=False) as free:
             pass
-        if free is not None:  # no server lives (a slow-starting one holds .server.lock): clear a stale socket, start one
+        if (
+            free is not None
+        ):  # no server lives (a slow-starting one holds .server.lock): clear a stale socket, start one
             path.unlink(missing_ok=True)
             with path.with_suffix(".log").open("ab") as log:
-                server = subprocess.Popen([sys.executable, "-m", "transrec.train.warm", "--serve", str(path)],
-                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+                server = subprocess.Popen(
+                    [sys.executable, "-m", "transrec.train.warm", "--serve", str(path)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
+                )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline and not (server and server.poll() is not None):
             sock = _connect(path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import struct
 import sys
@@ -19,7 +18,8 @@ IDLE_S = float(os.environ.get("TRANSREC_WARM_IDLE", "120"))
 
 
 def warm_up() -> None:
-    """Import what the trainer imports, without a torch op that starts OpenMP threads or CUDA (neither survives fork)."""
+    """Import what the trainer imports, without a torch op that starts OpenMP threads or CUDA
+    (neither survives fork)."""
     import torch
     import transformers  # noqa: F401
     from transformers import AutoConfig, AutoModel, AutoTokenizer, BertModel, ViTMAEModel, ViTModel  # noqa: F401
@@ -156,4 +156,3 @@ def _exit_on_hangup(conn: socket.socket) -> None:
     """End the child at once when its client goes (it never sends after the request); the PID watchdog is a backstop."""
     if not conn.recv(1):
         os._exit(143)
-

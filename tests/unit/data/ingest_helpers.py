@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from shared_paths import shared_data_dir
 
+from shared_paths import shared_data_dir
 from transrec.data.ingest import ingest
 from transrec.io import read_json
 

@@ -10,7 +10,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
 from multimodal_assets import IMAGE_DEPTH, IMAGE_WIDTH, N_ITEMS, TEXT_DEPTH, TEXT_WIDTH, write_assets  # noqa: E402
-
 from transrec.data.content import build_content  # noqa: E402
 from transrec.features import store as features  # noqa: E402
 from transrec.features.content import StoreContent  # noqa: E402
@@ -26,14 +25,28 @@ def assets(tmp_path_factory):
 
 def _build(assets, modality, root, **kwargs):
     encoder, content = (assets["bert"], assets["tokens"]) if modality == "text" else (assets["vit"], assets["lmdb"])
-    return build_feature_store(modality, str(encoder), assets["items"], content, root / "store", root / "work",
-                               batch_size=3, chunk_items=5, **kwargs)
+    return build_feature_store(
+        modality,
+        str(encoder),
+        assets["items"],
+        content,
+        root / "store",
+        root / "work",
+        batch_size=3,
+        chunk_items=5,
+        **kwargs,
+    )
 
 
-@pytest.mark.parametrize("modality, depth, width", [("text", TEXT_DEPTH, TEXT_WIDTH), ("image", IMAGE_DEPTH, IMAGE_WIDTH)])
+@pytest.mark.parametrize(
+    "modality, depth, width", [("text", TEXT_DEPTH, TEXT_WIDTH), ("image", IMAGE_DEPTH, IMAGE_WIDTH)]
+)
 def test_store_holds_every_items_first_token_stack_in_float16(assets, tmp_path, modality, depth, width):
     out = _build(assets, modality, tmp_path)
-    assert sorted(p.name for p in out.iterdir()) == ["hidden_states.npy", "meta.json"]  # one array, never a file per item
+    assert sorted(p.name for p in out.iterdir()) == [
+        "hidden_states.npy",
+        "meta.json",
+    ]  # one array, never a file per item
     assert not (tmp_path / "work").exists()
     store = FeatureStore(out)
     assert store.array.shape == (N_ITEMS + 1, depth + 2, width) and store.array.dtype == np.float16
@@ -45,7 +58,9 @@ def test_store_holds_every_items_first_token_stack_in_float16(assets, tmp_path, 
     with torch.no_grad():
         live = first_token_stack(modality, encoder.backbone, content(idx))  # (3, n+2, w)
         output = encoder.first_token(content(idx))
-    torch.testing.assert_close(store.hidden_states(idx, range(depth + 1)).float(), live[:, : depth + 1], atol=2e-3, rtol=2e-3)
+    torch.testing.assert_close(
+        store.hidden_states(idx, range(depth + 1)).float(), live[:, : depth + 1], atol=2e-3, rtol=2e-3
+    )
     torch.testing.assert_close(store.output(idx), output, atol=2e-3, rtol=2e-3)  # the frozen baseline's features
     kept = StoreContent(out, f"{modality}_states", [0, depth])(idx)[f"{modality}_states"]
     assert kept.shape == (3, 2, width) and kept.dtype == torch.float16

@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 from PIL import Image
-from shared_paths import shared_data_dir
 
+from shared_paths import shared_data_dir
 from transrec.data import images
 from transrec.data.images import LmdbImageReader, build_lmdb, decode_image, expected_keys, verify_lmdb
 
@@ -278,7 +278,9 @@ def test_mostly_missing_images_stop_before_decoding_naming_expected_paths(raw, t
     folder, table = raw
     for path in list((folder / "images").glob("0*.jpg"))[:14]:
         path.unlink()  # with gone and nokey: 16 of 28 items lack a file
-    expected = rf"16 of 28 item images are missing \(57.1% > max_missing_fraction 50.0%\).*item\d\d -> {folder}/images/0"
+    expected = (
+        rf"16 of 28 item images are missing \(57.1% > max_missing_fraction 50.0%\).*item\d\d -> {folder}/images/0"
+    )
     with pytest.raises(ValueError, match=expected):
         build_lmdb(table, folder, tmp_path / "db", tmp_path / "report.tsv", workers=1)
     assert not (tmp_path / "db").exists() and not (tmp_path / "report.tsv").exists()
@@ -294,7 +296,9 @@ def test_verify_against_expected_keys_under_drop(raw, tmp_path):
     keys = expected_keys(table, tmp_path / "report.tsv")
     assert keys == [f"item{i:02d}" for i in range(24)]  # gone, nokey, trunc, junk were dropped
     assert verify_lmdb(tmp_path / "db", tmp_path / "verify.json", keys)["ok"]
-    with pytest.raises(ValueError, match=r"0 expected key\(s\) missing \[\], 1 key\(s\) not in the item table \['item2"):
+    with pytest.raises(
+        ValueError, match=r"0 expected key\(s\) missing \[\], 1 key\(s\) not in the item table \['item2"
+    ):
         verify_lmdb(tmp_path / "db", tmp_path / "verify.json", keys[:-1])
 
 
@@ -430,5 +434,6 @@ def test_a_second_build_of_the_same_store_stops_naming_the_holder(tmp_path):
     lock = tmp_path / "interim" / f"hm_{key}.lmdb.lock"
     with exclusive_lock(lock, "held by this test", "n/a"):
         with pytest.raises(LockedError, match=rf"LMDB work folder .* is in use by pid {__import__('os').getpid()} "):
-            images.build_lmdb_via_work_dir(tmp_path / "x.parquet", tmp_path, target, tmp_path / "r.tsv",
-                                           tmp_path / "interim")
+            images.build_lmdb_via_work_dir(
+                tmp_path / "x.parquet", tmp_path, target, tmp_path / "r.tsv", tmp_path / "interim"
+            )

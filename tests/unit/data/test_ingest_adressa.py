@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from ingest_helpers import FIXTURES, LENIENT, SHARED, gzip_copy, run
 
 RAW = FIXTURES / "adressa"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from ingest_helpers import FIXTURES, LENIENT, SHARED, gzip_copy, run
 
+from ingest_helpers import FIXTURES, LENIENT, SHARED, gzip_copy, run
 from transrec.data.ingest import readers
 
 RAW = FIXTURES / "amazon"
@@ -76,7 +76,9 @@ def test_missing_files_listed(tmp_path):
 def test_real_excerpts_json_array_metadata(tmp_path):
     raw = SHARED / "raw_samples" / "amazon"
     # gift-card metadata, fashion reviews: no review resolves, so ingest stops, naming both files
-    with pytest.raises(ValueError, match=r"AMAZON_FASHION_5.json: no usable interactions; 175 row.*meta_Gift_Cards.json"):
+    with pytest.raises(
+        ValueError, match=r"AMAZON_FASHION_5.json: no usable interactions; 175 row.*meta_Gift_Cards.json"
+    ):
         run("amazon", raw, tmp_path)
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "meta_Gift_Cards.json").symlink_to(raw / "meta_Gift_Cards.json")

@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from ingest_helpers import FIXTURES, LENIENT, gzip_copy, run
 
+from ingest_helpers import FIXTURES, LENIENT, gzip_copy, run
 from transrec.data.ingest.readers import has_bom, open_bytes
 
 BOM = codecs.BOM_UTF8
@@ -85,4 +85,3 @@ def test_only_a_leading_bom_is_skipped(tmp_path):
     with open_bytes(path) as handle:
         assert handle.read() == b"ab"
     assert not has_bom(path)
-

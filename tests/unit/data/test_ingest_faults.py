@@ -10,8 +10,8 @@ import zlib
 
 import polars as pl
 import pytest
-from ingest_helpers import FIXTURES, LENIENT, gzip_copy, run
 
+from ingest_helpers import FIXTURES, LENIENT, gzip_copy, run
 from transrec.data.ingest import readers, resolve_options
 
 
@@ -112,7 +112,8 @@ def test_reviews_without_metadata_items_fail_naming_both_files(tmp_path):
     (raw / "meta_Clothing.json").write_text("{'asin': 'Z9', 'title': 'Other'}\n")
     with pytest.raises(
         ValueError,
-        match=r"reviews_Clothing_5.json: no usable interactions; 5 row\(s\) reference items missing from .*meta_Clothing.json \(1 items\)",
+        match=r"reviews_Clothing_5.json: no usable interactions; 5 row\(s\) reference items missing from "
+        r".*meta_Clothing.json \(1 items\)",
     ):
         run("amazon", raw, tmp_path / "out", LENIENT)
 

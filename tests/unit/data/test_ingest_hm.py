@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import polars as pl
 import pytest
+
 from ingest_helpers import FIXTURES, LENIENT, SHARED, run
 
 RAW = FIXTURES / "hm"
@@ -26,7 +26,13 @@ def test_articles_normalised_with_images(tmp_path):
             "Vest top",
             "images/010/0108775015.jpg",
         ),  # image_key: where the image is expected (only the first exists); no product type: the group
-        ("0108775044", "Strap top (2)", "Two-line\ndescription, quoted.", "Garment Upper body", "images/010/0108775044.jpg"),
+        (
+            "0108775044",
+            "Strap top (2)",
+            "Two-line\ndescription, quoted.",
+            "Garment Upper body",
+            "images/010/0108775044.jpg",
+        ),
         ("0110065001", "OP T-shirt", "Short", "Bra", "images/011/0110065001.jpg"),
     ]
     assert out.report["counts"]["duplicate_items"] == 1 and out.report["counts"]["missing_images"] == 2
@@ -73,7 +79,9 @@ def test_real_excerpt_ids_padded_and_index_column_ignored(tmp_path):
     # the excerpt lists 965 exact repeats (several units of an article bought by a customer on one day)
     assert out.report["counts"]["duplicate_transactions"] == 965
     assert out.report["interactions"] == 10_000 - 965 and out.report["format_errors"] == 0
-    found = {p.relative_to(SHARED / "raw_samples" / "hm").as_posix() for p in (SHARED / "raw_samples" / "hm").rglob("*.jpg")}
+    found = {
+        p.relative_to(SHARED / "raw_samples" / "hm").as_posix() for p in (SHARED / "raw_samples" / "hm").rglob("*.jpg")
+    }
     assert "images/016/0160442007.jpg" in found
     assert out.items["image_key"].is_in(list(found)).sum() == out.report["images_found"] > 0
     assert set(out.interactions["item_id"]) <= set(out.items["item_id"])

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 import numpy as np
 import polars as pl
 import pytest
-from ingest_helpers import FIXTURES, LENIENT, SHARED, gzip_copy, run
 
+from ingest_helpers import FIXTURES, LENIENT, SHARED, gzip_copy, run
 from transrec.data.ingest import mind, readers, sequence_order
 from transrec.data.ingest.quarantine import Quarantine
 
@@ -192,9 +192,7 @@ def test_packed_sort_matches_polars_sort_on_random_events(dedupe):
             "lo": rng.integers(0, 4, n).astype(np.uint32),
             "pos": rng.integers(0, 9, n).astype(np.int32),
         }
-    ).unique(
-        subset=["uid", "timestamp", "lo", "pos"], keep="first", maintain_order=True
-    )  # one event per slot
+    ).unique(subset=["uid", "timestamp", "lo", "pos"], keep="first", maintain_order=True)  # one event per slot
     start = np.full(40, 990, np.int64)
     packed, counts_packed = sequence_order.sequences(events, start, dedupe, 7)
     fallback, counts_fallback = sequence_order.sequences(events, start, dedupe, 7, packed=False)

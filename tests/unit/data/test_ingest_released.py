@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ingest_helpers import FIXTURES, LENIENT, SHARED, run
 
 RAW = FIXTURES / "released"

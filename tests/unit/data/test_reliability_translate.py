@@ -15,8 +15,13 @@ from transrec.data.translate import translate_titles
 def _items(path: Path, titles: list[str]) -> Path:
     n = len(titles)
     pl.DataFrame(
-        {"item_id": [f"i{k}" for k in range(n)], "title": titles, "description": [""] * n, "category": [""] * n,
-         "image_key": pl.Series([None] * n, dtype=pl.String)}
+        {
+            "item_id": [f"i{k}" for k in range(n)],
+            "title": titles,
+            "description": [""] * n,
+            "category": [""] * n,
+            "image_key": pl.Series([None] * n, dtype=pl.String),
+        }
     ).write_parquet(path)
     return path
 
@@ -44,8 +49,13 @@ def test_bom_on_the_translation_table_keeps_the_first_id(tmp_path):
     table = tmp_path / "table.tsv"
     table.write_bytes(codecs.BOM_UTF8 + "i0\tFish\n".encode())
     out = tmp_path / "out.parquet"
-    translate_titles(_items(tmp_path / "items.parquet", ["fisk"]), out, backend="none", cache_path=tmp_path / "c",
-                     translation_table=table)
+    translate_titles(
+        _items(tmp_path / "items.parquet", ["fisk"]),
+        out,
+        backend="none",
+        cache_path=tmp_path / "c",
+        translation_table=table,
+    )
     assert pl.read_parquet(out)["title"].to_list() == ["Fish"]
 
 
@@ -53,8 +63,14 @@ def test_the_shared_cache_is_locked_while_translating(tmp_path):
     cache = tmp_path / "data" / "interim" / "translations" / "no_en.jsonl"
     probe = LockProbe(cache.with_name("no_en.jsonl.lock"))
     out = tmp_path / "out.parquet"
-    translate_titles(_items(tmp_path / "items.parquet", ["hei"]), out, backend="google", translator=probe,
-                     cache_path=cache, backoff_s=0.0)
+    translate_titles(
+        _items(tmp_path / "items.parquet", ["hei"]),
+        out,
+        backend="google",
+        translator=probe,
+        cache_path=cache,
+        backoff_s=0.0,
+    )
     assert probe.held == [True]
     assert pl.read_parquet(out)["title"].to_list() == ["HEI"]
     assert cache.with_name("no_en.jsonl.lock").read_text().split()[0] == str(os.getpid())

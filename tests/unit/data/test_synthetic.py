@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from shared_paths import shared_data_dir
 
+from shared_paths import shared_data_dir
 from transrec.data.synthetic import SCALES, generate
 from transrec.data.synthetic.hm import ARTICLE_COLUMNS
 

@@ -22,8 +22,15 @@ def predictors(shuffle: bool) -> dict[str, float]:
     content = draw_content(rng, space, N_ITEMS, domain_categories("mind", 12), coloured=False)
     planted = content.factors[rng.permutation(N_ITEMS)] if shuffle else content.factors
     knobs = Knobs()
-    world = make_world(rng, item_category=content.category, item_factors=planted, transition=space.transition,
-                       n_users=N_USERS, mean_length=10.0, knobs=knobs)
+    world = make_world(
+        rng,
+        item_category=content.category,
+        item_factors=planted,
+        transition=space.transition,
+        n_users=N_USERS,
+        mean_length=10.0,
+        knobs=knobs,
+    )
     users = np.flatnonzero(world.lengths >= 5)
     ends = world.offsets[users + 1]
     last, previous = world.items[ends - 1], world.items[ends - 2]
@@ -33,7 +40,11 @@ def predictors(shuffle: bool) -> dict[str, float]:
     step = knobs.similarity * np.eye(space.transition.shape[0]) + knobs.transition * space.transition
 
     def score(factors: np.ndarray, taste: np.ndarray) -> np.ndarray:
-        s = knobs.taste * taste @ factors.T + (factors[previous] @ step) @ factors.T + knobs.popularity * np.log1p(counts)
+        s = (
+            knobs.taste * taste @ factors.T
+            + (factors[previous] @ step) @ factors.T
+            + knobs.popularity * np.log1p(counts)
+        )
         s[np.arange(len(users)), previous] = -np.inf  # history masked, as in evaluation
         return s
 

@@ -1,6 +1,7 @@
 """The local HTTP server every download test talks to (never the network)."""
 
 import pytest
+
 from http_server import Server
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from http_server import Route
 from PIL import Image
 
+from http_server import Route
 from transrec.data.ingest import ingest
 from transrec.download.catalogue import Release, RemoteFile, release
 from transrec.download.dataset import download_dataset
@@ -37,26 +37,49 @@ def jpeg() -> bytes:
 
 def run(tmp_path, settings, releases, **kwargs):
     out = tmp_path / "data" / "raw" / "ds"
-    summary = download_dataset({**FAST, **settings}, out, report=tmp_path / "report.json",
-                               image_failures=tmp_path / "failures.tsv", cache_dir=tmp_path / "cache",
-                               releases=releases, **kwargs)
+    summary = download_dataset(
+        {**FAST, **settings},
+        out,
+        report=tmp_path / "report.json",
+        image_failures=tmp_path / "failures.tsv",
+        cache_dir=tmp_path / "cache",
+        releases=releases,
+        **kwargs,
+    )
     return out, summary
 
 
 def ingest_into(tmp_path, dataset_format, raw_dir):
     out = tmp_path / "ingest"
-    return ingest(dataset_format, raw_dir, item_table=out / "items.parquet", interaction_table=out / "inter.parquet",
-                  quarantine=out / "q.tsv", report=out / "r.json", options={"max_bad_fraction": 1.0})
+    return ingest(
+        dataset_format,
+        raw_dir,
+        item_table=out / "items.parquet",
+        interaction_table=out / "inter.parquet",
+        quarantine=out / "q.tsv",
+        report=out / "r.json",
+        options={"max_bad_fraction": 1.0},
+    )
 
 
 def test_mind_zips_unpack_into_split_folders_that_ingest_reads(server, tmp_path):
     server.routes["/MINDsmall_train.zip"] = Route(zipped(FIXTURES / "mind" / "train"))
     server.routes["/MINDsmall_dev.zip"] = Route(zipped(FIXTURES / "mind" / "dev"))
-    mind = Release("mind_small", "mind", (RemoteFile(server.url("/MINDsmall_train.zip"), "train", unpack=True),
-                                          RemoteFile(server.url("/MINDsmall_dev.zip"), "dev", unpack=True)))
+    mind = Release(
+        "mind_small",
+        "mind",
+        (
+            RemoteFile(server.url("/MINDsmall_train.zip"), "train", unpack=True),
+            RemoteFile(server.url("/MINDsmall_dev.zip"), "dev", unpack=True),
+        ),
+    )
     raw, summary = run(tmp_path, {"release": "mind_small"}, {"mind_small": mind})
     assert sorted(p.relative_to(raw).as_posix() for p in raw.rglob("*") if p.is_file()) == [
-        "dev/behaviors.tsv", "dev/news.tsv", "train/behaviors.tsv", "train/news.tsv"]
+        "dev/behaviors.tsv",
+        "dev/news.tsv",
+        "train/behaviors.tsv",
+        "train/news.tsv",
+    ]
     expected = ingest_into(tmp_path / "a", "mind", FIXTURES / "mind")
     assert ingest_into(tmp_path / "b", "mind", raw)["interactions"] == expected["interactions"]
     assert [f["file"] for f in summary["files"]] == ["MINDsmall_train.zip", "MINDsmall_dev.zip"]
@@ -66,20 +89,34 @@ def test_mind_zips_unpack_into_split_folders_that_ingest_reads(server, tmp_path)
 
 def amazon_release(server, tmp_path) -> Release:
     """Amazon 2014-style reviews and metadata (Python literals), gzipped, with image URLs on the local server."""
-    meta = "\n".join([
-        repr({"asin": "B0001", "title": "Red Shoe", "imUrl": server.url("/img/B0001.jpg")}),
-        repr({"asin": "B0002", "title": "Hat", "imUrl": server.url("/img/B0002.jpg")}),  # answers 404
-        repr({"asin": "B0003", "title": "Scarf"}),  # no image URL at all
-    ]) + "\n"
-    reviews = "".join(json.dumps({"reviewerID": f"A{u}", "asin": a, "unixReviewTime": 1300000000 + i})
-                      + "\n" for u in range(2) for i, a in enumerate(["B0001", "B0002", "B0003"]))
+    meta = (
+        "\n".join(
+            [
+                repr({"asin": "B0001", "title": "Red Shoe", "imUrl": server.url("/img/B0001.jpg")}),
+                repr({"asin": "B0002", "title": "Hat", "imUrl": server.url("/img/B0002.jpg")}),  # answers 404
+                repr({"asin": "B0003", "title": "Scarf"}),  # no image URL at all
+            ]
+        )
+        + "\n"
+    )
+    reviews = "".join(
+        json.dumps({"reviewerID": f"A{u}", "asin": a, "unixReviewTime": 1300000000 + i}) + "\n"
+        for u in range(2)
+        for i, a in enumerate(["B0001", "B0002", "B0003"])
+    )
     server.routes["/reviews_Cat_5.json.gz"] = Route(gzip.compress(reviews.encode()))
     server.routes["/meta_Cat.json.gz"] = Route(gzip.compress(meta.encode()))
     server.routes["/img/B0001.jpg"] = Route(jpeg())
     server.routes["/img/B0002.jpg"] = Route(status=404)
-    return Release("amazon_2014", "amazon", (
-        RemoteFile(server.url("/reviews_{category}_5.json.gz"), "reviews_{category}_5.json.gz"),
-        RemoteFile(server.url("/meta_{category}.json.gz"), "meta_{category}.json.gz")), images="amazon")
+    return Release(
+        "amazon_2014",
+        "amazon",
+        (
+            RemoteFile(server.url("/reviews_{category}_5.json.gz"), "reviews_{category}_5.json.gz"),
+            RemoteFile(server.url("/meta_{category}.json.gz"), "meta_{category}.json.gz"),
+        ),
+        images="amazon",
+    )
 
 
 def test_amazon_files_and_images_land_where_ingest_looks_and_failures_are_listed(server, tmp_path):
@@ -104,8 +141,12 @@ def test_amazon_files_and_images_land_where_ingest_looks_and_failures_are_listed
 
 def test_a_404_names_the_url_and_the_manual_way_and_publishes_no_raw_folder(server, tmp_path):
     server.routes["/gone.zip"] = Route(status=404)
-    gone = Release("mind_small", "mind", (RemoteFile(server.url("/gone.zip"), "train", unpack=True),),
-                   manual="place the files in data/raw/<name>/train")
+    gone = Release(
+        "mind_small",
+        "mind",
+        (RemoteFile(server.url("/gone.zip"), "train", unpack=True),),
+        manual="place the files in data/raw/<name>/train",
+    )
     with pytest.raises(DownloadError, match=r"gone\.zip: HTTP 404 .* By hand: place the files in data/raw/ds/train"):
         run(tmp_path, {"release": "mind_small"}, {"mind_small": gone})
     assert not (tmp_path / "data" / "raw" / "ds").exists()
@@ -121,23 +162,33 @@ def test_pinned_digests_must_name_files_of_the_release():
 
 
 def test_hm_without_kaggle_credentials_says_what_to_set_or_place(tmp_path):
-    with pytest.raises(MissingCredentials, match=r"set KAGGLE_USERNAME and KAGGLE_KEY .* articles.csv, customers.csv, "
-                                                 r"transactions_train.csv .* into data/raw/ds"):
+    with pytest.raises(
+        MissingCredentials,
+        match=r"set KAGGLE_USERNAME and KAGGLE_KEY .* articles.csv, customers.csv, "
+        r"transactions_train.csv .* into data/raw/ds",
+    ):
         run(tmp_path, {"release": "hm"}, None, environ={})
 
 
 def test_hm_through_the_kaggle_api_with_basic_auth_and_a_zipped_file(server, tmp_path):
     api = "/api/v1/competitions/data/download/h-and-m-personalized-fashion-recommendations"
-    csvs = {name: (FIXTURES / "hm" / name).read_bytes()
-            for name in ("articles.csv", "customers.csv", "transactions_train.csv")}
+    csvs = {
+        name: (FIXTURES / "hm" / name).read_bytes()
+        for name in ("articles.csv", "customers.csv", "transactions_train.csv")
+    }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as handle:
         handle.writestr("articles.csv", csvs["articles.csv"])
     server.routes[f"{api}/articles.csv"] = Route(buffer.getvalue())  # served zipped, as Kaggle does for large files
     server.routes[f"{api}/customers.csv"] = Route(csvs["customers.csv"])
     server.routes[f"{api}/transactions_train.csv"] = Route(csvs["transactions_train.csv"])
-    raw, _ = run(tmp_path, {"release": "hm"}, None, environ={"KAGGLE_USERNAME": "u", "KAGGLE_KEY": "k"},
-                 kaggle_api=server.url("/api/v1"))
+    raw, _ = run(
+        tmp_path,
+        {"release": "hm"},
+        None,
+        environ={"KAGGLE_USERNAME": "u", "KAGGLE_KEY": "k"},
+        kaggle_api=server.url("/api/v1"),
+    )
     assert {p.name: p.read_bytes() for p in raw.iterdir()} == csvs
     assert server.routes[f"{api}/customers.csv"].authorization == ["Basic dTpr"]  # base64("u:k")
     assert ingest_into(tmp_path, "hm", raw)["interactions"] > 0

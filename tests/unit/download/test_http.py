@@ -3,8 +3,8 @@
 import hashlib
 
 import pytest
-from http_server import Route
 
+from http_server import Route
 from transrec.download.http import DownloadError, Policy, TransientError, fetch
 
 BODY = bytes(range(256)) * 40  # 10,240 bytes

@@ -1,7 +1,6 @@
 """Full ranking on tiny fake models: hand-computed ranks, masking, batching, sharding and a real 2-process group."""
 
 import math
-import os
 
 import pytest
 import torch

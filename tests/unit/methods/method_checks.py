@@ -29,8 +29,12 @@ def assert_same(outputs: Iterable[torch.Tensor], expected: Iterable[torch.Tensor
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def assert_only_returned_move(model: nn.Module, returned: set[int], take_step: Callable[[], None],
-                              may_stay: Callable[[str], bool] = lambda name: False) -> None:
+def assert_only_returned_move(
+    model: nn.Module,
+    returned: set[int],
+    take_step: Callable[[], None],
+    may_stay: Callable[[str], bool] = lambda name: False,
+) -> None:
     """After `take_step`, every returned parameter moved (unless `may_stay`) and every other one is bit-identical."""
     frozen = {name: p.detach().clone() for name, p in model.named_parameters()}
     model.train()
@@ -43,8 +47,9 @@ def assert_only_returned_move(model: nn.Module, returned: set[int], take_step: C
             assert not changed, f"{name} is frozen but changed"
 
 
-def assert_checkpoint_reapplies(model: nn.Module, base: nn.Module, spec: dict,
-                                outputs: Callable[[nn.Module], list[torch.Tensor]]) -> None:
+def assert_checkpoint_reapplies(
+    model: nn.Module, base: nn.Module, spec: dict, outputs: Callable[[nn.Module], list[torch.Tensor]]
+) -> None:
     """The trainable-only state of `model`, loaded onto `base` + the same method (other init), gives its outputs."""
     state = trainable_state(model)
     fresh = copy.deepcopy(base)

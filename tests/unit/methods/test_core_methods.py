@@ -21,8 +21,14 @@ USER = sasrec_parameter_count(D, L, 2)
 def bert_dir(tmp_path_factory) -> str:
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("bert")
-    config = BertConfig(vocab_size=VOCAB, hidden_size=H, num_hidden_layers=DEPTH, num_attention_heads=2,
-                        intermediate_size=FFN, max_position_embeddings=POS)
+    config = BertConfig(
+        vocab_size=VOCAB,
+        hidden_size=H,
+        num_hidden_layers=DEPTH,
+        num_attention_heads=2,
+        intermediate_size=FFN,
+        max_position_embeddings=POS,
+    )
     BertModel(config).save_pretrained(path)
     return str(path)
 

@@ -18,8 +18,10 @@ TEXT = {"kind": "text", "model_type": "bert", "num_hidden_layers": 2, "hidden_si
 
 def tiny_model() -> TransRec:
     torch.manual_seed(0)
-    backbone = BertModel(BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
-                                    intermediate_size=9), add_pooling_layer=False)
+    backbone = BertModel(
+        BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=9),
+        add_pooling_layer=False,
+    )
     return TransRec(TextItemEncoder(backbone, 8, nn.Linear(8, 8)), SASRec(d_model=8, max_len=5))
 
 

@@ -42,8 +42,16 @@ def model() -> TransRec:
 def tiny_bert_model(tmp_path_factory) -> TransRec:
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("bert")
-    BertModel(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=37,
-                         max_position_embeddings=16)).save_pretrained(path)
+    BertModel(
+        BertConfig(
+            vocab_size=50,
+            hidden_size=32,
+            num_hidden_layers=3,
+            num_attention_heads=2,
+            intermediate_size=37,
+            max_position_embeddings=16,
+        )
+    ).save_pretrained(path)
     return TransRec(build_item_encoder("text", str(path), 8, 9), SASRec(d_model=8, max_len=5))
 
 

@@ -8,9 +8,9 @@ import copy
 
 import pytest
 import torch
-from method_checks import assert_checkpoint_reapplies, assert_only_returned_move, assert_same, zeroed_up_projections
 from transformers import BertConfig, BertModel, ViTConfig, ViTImageProcessor, ViTMAEConfig, ViTMAEModel, ViTModel
 
+from method_checks import assert_checkpoint_reapplies, assert_only_returned_move, assert_same, zeroed_up_projections
 from transrec.methods.base import build_method, prepare_trainable
 from transrec.models.blocks import bottleneck_parameter_count, phm_parameter_count
 from transrec.models.item_encoders import build_item_encoder
@@ -22,8 +22,9 @@ H, FFN, VOCAB, POS, D, L = 32, 37, 50, 16, 8, 5
 DEPTH = {"bert": 3, "vit": 2, "vit_mae": 2}
 USER_BLOCKS = 2
 R_ITEM, R_USER, N_PROMPT = 4, 4, 3
-TINY_VIT = dict(hidden_size=H, num_hidden_layers=2, num_attention_heads=2, intermediate_size=FFN, image_size=32,
-                patch_size=16)
+TINY_VIT = dict(
+    hidden_size=H, num_hidden_layers=2, num_attention_heads=2, intermediate_size=FFN, image_size=32, patch_size=16
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,8 +42,20 @@ def bases(tmp_path_factory) -> dict[str, TransRec]:
     torch.manual_seed(0)
     made = {}
     for name, backbone, kind in (
-        ("bert", BertModel(BertConfig(vocab_size=VOCAB, hidden_size=H, num_hidden_layers=3, num_attention_heads=2,
-                                      intermediate_size=FFN, max_position_embeddings=POS)), "text"),
+        (
+            "bert",
+            BertModel(
+                BertConfig(
+                    vocab_size=VOCAB,
+                    hidden_size=H,
+                    num_hidden_layers=3,
+                    num_attention_heads=2,
+                    intermediate_size=FFN,
+                    max_position_embeddings=POS,
+                )
+            ),
+            "text",
+        ),
         ("vit", ViTModel(ViTConfig(**TINY_VIT)), "image"),
         ("vit_mae", ViTMAEModel(ViTMAEConfig(**TINY_VIT)), "image"),
     ):
@@ -50,7 +63,9 @@ def bases(tmp_path_factory) -> dict[str, TransRec]:
         backbone.save_pretrained(path)
         if kind == "image":  # an image encoder needs its processor's mean/std (a missing one stops the build)
             ViTImageProcessor().save_pretrained(path)
-        made[name] = TransRec(build_item_encoder(kind, str(path), D, 9), SASRec(d_model=D, max_len=L, n_blocks=USER_BLOCKS))
+        made[name] = TransRec(
+            build_item_encoder(kind, str(path), D, 9), SASRec(d_model=D, max_len=L, n_blocks=USER_BLOCKS)
+        )
     return made
 
 
@@ -66,7 +81,8 @@ def inputs_for(encoder: str) -> dict[str, torch.Tensor]:
 
 
 def bias_count(encoder: str) -> int:
-    """Every bias of the backbone: Q/K/V/O, FFN in/out, two LNs per block; embedding LN (BERT) or patch conv + final LN."""
+    """Every bias of the backbone: Q/K/V/O, FFN in/out, two LNs per block;
+    embedding LN (BERT) or patch conv + final LN."""
     per_block = 4 * H + FFN + H + 2 * H
     return DEPTH[encoder] * per_block + (H if encoder == "bert" else 2 * H)
 
@@ -85,29 +101,74 @@ def kadapter_count(d: int, r: int, n_layers: int) -> int:
 def per_tower(encoder: str) -> dict[str, tuple[dict, dict, str]]:
     depth = DEPTH[encoder]
     return {
-        "houlsby": ({"kind": "houlsby"}, {"item": depth * 2 * bottleneck_parameter_count(H, R_ITEM),
-                                          "user": USER_BLOCKS * 2 * bottleneck_parameter_count(D, R_USER)}, "close"),
-        "pfeiffer": ({"kind": "pfeiffer"}, {"item": depth * bottleneck_parameter_count(H, R_ITEM),
-                                            "user": USER_BLOCKS * bottleneck_parameter_count(D, R_USER)}, "close"),
-        "ffn_adapter": ({"kind": "ffn_adapter"}, {"item": depth * bottleneck_parameter_count(H, R_ITEM),
-                                                  "user": USER_BLOCKS * bottleneck_parameter_count(D, R_USER)}, "close"),
-        "houlsby_plus": ({"kind": "houlsby_plus"}, {"item": depth * 2 * bottleneck_parameter_count(H, 2 * R_ITEM),
-                                                    "user": USER_BLOCKS * 2 * bottleneck_parameter_count(D, 2 * R_USER)},
-                         "close"),
-        "parallel": ({"kind": "parallel_adapter"}, {"item": depth * 2 * bottleneck_parameter_count(H, R_ITEM),
-                                                    "user": USER_BLOCKS * 2 * bottleneck_parameter_count(D, R_USER)},
-                     "close"),
-        "compacter": ({"kind": "compacter"}, {"item": 64 + depth * 2 * phm_parameter_count(H, R_ITEM),
-                                              "user": 64 + USER_BLOCKS * 2 * phm_parameter_count(D, R_USER)},
-                      "close"),
-        "lora": ({"kind": "lora"}, {"item": depth * 2 * (R_ITEM * H * 2), "user": USER_BLOCKS * 2 * (R_USER * D * 2)},
-                 "exact"),
-        "kadapter": ({"kind": "kadapter"}, {"item": kadapter_count(H, R_ITEM, 2),
-                                                         "user": kadapter_count(D, R_USER, 2)}, "exact"),
-        "ln_tuning": ({"kind": "ln_tuning"}, {"item": (2 * depth + 1) * 2 * H, "user": (2 * USER_BLOCKS + 1) * 2 * D},
-                      "exact"),
-        "bitfit": ({"kind": "bitfit"}, {"item": bias_count(encoder), "user": USER_BLOCKS * (4 * D + D + 2 * D) + D},
-                   "exact"),
+        "houlsby": (
+            {"kind": "houlsby"},
+            {
+                "item": depth * 2 * bottleneck_parameter_count(H, R_ITEM),
+                "user": USER_BLOCKS * 2 * bottleneck_parameter_count(D, R_USER),
+            },
+            "close",
+        ),
+        "pfeiffer": (
+            {"kind": "pfeiffer"},
+            {
+                "item": depth * bottleneck_parameter_count(H, R_ITEM),
+                "user": USER_BLOCKS * bottleneck_parameter_count(D, R_USER),
+            },
+            "close",
+        ),
+        "ffn_adapter": (
+            {"kind": "ffn_adapter"},
+            {
+                "item": depth * bottleneck_parameter_count(H, R_ITEM),
+                "user": USER_BLOCKS * bottleneck_parameter_count(D, R_USER),
+            },
+            "close",
+        ),
+        "houlsby_plus": (
+            {"kind": "houlsby_plus"},
+            {
+                "item": depth * 2 * bottleneck_parameter_count(H, 2 * R_ITEM),
+                "user": USER_BLOCKS * 2 * bottleneck_parameter_count(D, 2 * R_USER),
+            },
+            "close",
+        ),
+        "parallel": (
+            {"kind": "parallel_adapter"},
+            {
+                "item": depth * 2 * bottleneck_parameter_count(H, R_ITEM),
+                "user": USER_BLOCKS * 2 * bottleneck_parameter_count(D, R_USER),
+            },
+            "close",
+        ),
+        "compacter": (
+            {"kind": "compacter"},
+            {
+                "item": 64 + depth * 2 * phm_parameter_count(H, R_ITEM),
+                "user": 64 + USER_BLOCKS * 2 * phm_parameter_count(D, R_USER),
+            },
+            "close",
+        ),
+        "lora": (
+            {"kind": "lora"},
+            {"item": depth * 2 * (R_ITEM * H * 2), "user": USER_BLOCKS * 2 * (R_USER * D * 2)},
+            "exact",
+        ),
+        "kadapter": (
+            {"kind": "kadapter"},
+            {"item": kadapter_count(H, R_ITEM, 2), "user": kadapter_count(D, R_USER, 2)},
+            "exact",
+        ),
+        "ln_tuning": (
+            {"kind": "ln_tuning"},
+            {"item": (2 * depth + 1) * 2 * H, "user": (2 * USER_BLOCKS + 1) * 2 * D},
+            "exact",
+        ),
+        "bitfit": (
+            {"kind": "bitfit"},
+            {"item": bias_count(encoder), "user": USER_BLOCKS * (4 * D + D + 2 * D) + D},
+            "exact",
+        ),
     }
 
 
@@ -131,7 +192,16 @@ def spec_and_count(encoder: str, method: str, towers: tuple[str, ...], base: Tra
     if method in table:
         spec, counts, promise = table[method]
         spec = {**spec, "towers": list(towers)}
-        if method in ("houlsby", "pfeiffer", "ffn_adapter", "houlsby_plus", "parallel", "compacter", "kadapter", "lora"):
+        if method in (
+            "houlsby",
+            "pfeiffer",
+            "ffn_adapter",
+            "houlsby_plus",
+            "parallel",
+            "compacter",
+            "kadapter",
+            "lora",
+        ):
             spec = {"r_item": R_ITEM, "r_user": R_USER, **spec}
         return spec, sum(counts[t] for t in towers), promise
     if method == "ftn":
@@ -142,8 +212,10 @@ def spec_and_count(encoder: str, method: str, towers: tuple[str, ...], base: Tra
     if method in ("prompt", "vpt"):
         return {"kind": method, "n": N_PROMPT}, N_PROMPT * H, "changes"
     parts = method.split("+")
-    spec = [{**per_tower(encoder)[p][0], "r_item": R_ITEM, "r_user": R_USER} if p == "houlsby" else per_tower(encoder)[p][0]
-            for p in parts]
+    spec = [
+        {**per_tower(encoder)[p][0], "r_item": R_ITEM, "r_user": R_USER} if p == "houlsby" else per_tower(encoder)[p][0]
+        for p in parts
+    ]
     counts = [sum(per_tower(encoder)[p][1].values()) for p in parts]
     shared_ln_biases = (2 * DEPTH[encoder] + 1) * H + (2 * USER_BLOCKS + 1) * D  # LN biases: in LN tuning and BitFit
     return spec, sum(counts) - shared_ln_biases, "close"

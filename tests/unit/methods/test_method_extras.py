@@ -61,15 +61,26 @@ def test_paper_size_counts(kind, method):
         groups = prepare_trainable(model, build_method(spec), [])
     assert sum(p.numel() for params in groups.values() for p in params) == expected
     if method == "houlsby":
-        assert expected - 4 * (64 * 16 + 16 + 16 * 64 + 64) == 24 * (768 * 64 + 64 + 64 * 768 + 768)  # the issue's number
+        assert expected - 4 * (64 * 16 + 16 + 16 * 64 + 64) == 24 * (
+            768 * 64 + 64 + 64 * 768 + 768
+        )  # the issue's number
 
 
 def test_kadapter_in_the_user_tower_is_causal():
     torch.manual_seed(0)
     user = SASRec(d_model=8, max_len=6)
-    model = TransRec(TextItemEncoder(BertModel(BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1,
-                                                          num_attention_heads=2, intermediate_size=9)), 8,
-                                     nn.Identity()), user)
+    model = TransRec(
+        TextItemEncoder(
+            BertModel(
+                BertConfig(
+                    vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=9
+                )
+            ),
+            8,
+            nn.Identity(),
+        ),
+        user,
+    )
     prepare_trainable(model, build_method({"kind": "kadapter", "towers": ["user"], "r_user": 4}), [])
     with torch.no_grad():
         user.side.project.weight.normal_()  # leave the [I | 0] init: the side tower must matter
@@ -87,8 +98,10 @@ def test_kadapter_in_the_user_tower_is_causal():
 
 def tiny_text_model() -> TransRec:
     torch.manual_seed(0)
-    backbone = BertModel(BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
-                                    intermediate_size=20), add_pooling_layer=False)
+    backbone = BertModel(
+        BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=20),
+        add_pooling_layer=False,
+    )
     return TransRec(TextItemEncoder(backbone, 16, nn.Linear(16, 8)), SASRec(d_model=8, max_len=4)).eval()
 
 
@@ -110,8 +123,17 @@ def test_prompt_tuning_keeps_every_title_token():
 
 def test_vpt_inserts_after_cls():
     torch.manual_seed(0)
-    backbone = ViTModel(ViTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=20,
-                                  image_size=16, patch_size=8), add_pooling_layer=False)
+    backbone = ViTModel(
+        ViTConfig(
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=20,
+            image_size=16,
+            patch_size=8,
+        ),
+        add_pooling_layer=False,
+    )
     model = TransRec(ImageItemEncoder(backbone, 16, nn.Linear(16, 8)), SASRec(d_model=8, max_len=4)).eval()
     pixels = {"pixel_values": torch.randn(2, 3, 16, 16)}
     plain = model.item_encoder.encode(pixels, keep=(0,)).states[0]  # (2, 1+4, 16)
@@ -125,8 +147,10 @@ def test_vpt_inserts_after_cls():
 def output_needs_grad(model: TransRec, inputs: dict) -> list[bool]:
     """Per block: did its output carry an autograd graph in a training forward?"""
     flags = []
-    hooks = [layer.register_forward_hook(lambda m, a, out: flags.append(out.requires_grad))
-             for layer in model.item_encoder.layers()]
+    hooks = [
+        layer.register_forward_hook(lambda m, a, out: flags.append(out.requires_grad))
+        for layer in model.item_encoder.layers()
+    ]
     model.train()
     model.encode_items(inputs).sum().backward()
     for hook in hooks:
@@ -134,12 +158,15 @@ def output_needs_grad(model: TransRec, inputs: dict) -> list[bool]:
     return flags
 
 
-@pytest.mark.parametrize("spec, expected", [
-    ({"kind": "ftn", "n": 1}, [False, False, True]),  # FTN top-1: the two frozen layers store no activations
-    ({"kind": "houlsby", "towers": ["item"]}, [True, True, True]),
-    ({"kind": "kadapter", "towers": ["item"]}, [False, False, False]),  # the side tower reads, never backpropagates
-    ({"kind": "prompt", "n": 2}, [True, True, True]),  # gradients flow through every block to the prompt
-])
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ({"kind": "ftn", "n": 1}, [False, False, True]),  # FTN top-1: the two frozen layers store no activations
+        ({"kind": "houlsby", "towers": ["item"]}, [True, True, True]),
+        ({"kind": "kadapter", "towers": ["item"]}, [False, False, False]),  # the side tower reads, never backpropagates
+        ({"kind": "prompt", "n": 2}, [True, True, True]),  # gradients flow through every block to the prompt
+    ],
+)
 def test_no_graph_below_the_lowest_trainable_layer(spec, expected):
     model = tiny_text_model()
     prepare_trainable(model, build_method(spec), ["dtl"])
@@ -147,54 +174,83 @@ def test_no_graph_below_the_lowest_trainable_layer(spec, expected):
     assert output_needs_grad(model, {"input_ids": ids, "attention_mask": torch.ones_like(ids)}) == expected
 
 
-TEXT = {"kind": "text", "model_type": "bert", "num_hidden_layers": 6, "hidden_size": 384,
-        "user": {"n_blocks": 2, "d_model": 64}}
+TEXT = {
+    "kind": "text",
+    "model_type": "bert",
+    "num_hidden_layers": 6,
+    "hidden_size": 384,
+    "user": {"n_blocks": 2, "d_model": 64},
+}
 IMAGE = {**TEXT, "kind": "image", "model_type": "vit", "hidden_size": 32, "num_hidden_layers": 2}
 ID = {"kind": "id", "model_type": "id", "num_hidden_layers": 0, "hidden_size": 0, "user": TEXT["user"]}
 
 
-@pytest.mark.parametrize("spec, facts, message", [
-    ({"kind": "houlsby", "r_item": 0}, TEXT, "methods.m.r_item: must be an integer >= 1"),
-    ({"kind": "houlsby", "r": 8}, TEXT, r"methods.m: unknown field\(s\) \['r'\]"),
-    ({"kind": "bottleneck", "positions": ["attn"]}, TEXT, "methods.m.positions"),
-    ({"kind": "pfeiffer", "towers": ["items"]}, TEXT, "methods.m.towers"),
-    ({"kind": "houlsby", "towers": ["item"]}, ID, "methods.m.towers: the item tower is an ID table"),
-    ({"kind": "lora", "towers": ["item"]}, {**TEXT, "model_type": "deberta"}, "no site map .*'deberta'"),
-    ({"kind": "ftn", "n": 7}, TEXT, "methods.m.n: must be <= the encoder's 6 layers"),
-    ({"kind": "prompt"}, IMAGE, "methods.m.kind: prompt applies to text"),
-    ({"kind": "vpt"}, TEXT, "methods.m.kind: vpt applies to image"),
-    ({"kind": "compacter", "r_item": 30}, TEXT, "methods.m.r_item: must be divisible by n=4"),
-    ({"kind": "kadapter", "layers_item": [0, 7]}, TEXT, r"methods.m.layers_item: hidden states are 0..6"),
-    ({"kind": "kadapter", "layers_user": [3]}, TEXT, r"methods.m.layers_user: hidden states are 0..2"),
-    ({"kind": "combo", "methods": [{"kind": "houlsby"}, {"kind": "bitfit", "towers": []}]}, TEXT,
-     r"methods.m.methods\[1\].towers"),
-    ({"kind": "lora", "sites": ["key"]}, TEXT, "methods.m.sites"),
-    ({"kind": "houlsbi"}, TEXT, "methods.m: unknown method kind 'houlsbi'"),
-])
+@pytest.mark.parametrize(
+    "spec, facts, message",
+    [
+        ({"kind": "houlsby", "r_item": 0}, TEXT, "methods.m.r_item: must be an integer >= 1"),
+        ({"kind": "houlsby", "r": 8}, TEXT, r"methods.m: unknown field\(s\) \['r'\]"),
+        ({"kind": "bottleneck", "positions": ["attn"]}, TEXT, "methods.m.positions"),
+        ({"kind": "pfeiffer", "towers": ["items"]}, TEXT, "methods.m.towers"),
+        ({"kind": "houlsby", "towers": ["item"]}, ID, "methods.m.towers: the item tower is an ID table"),
+        ({"kind": "lora", "towers": ["item"]}, {**TEXT, "model_type": "deberta"}, "no site map .*'deberta'"),
+        ({"kind": "ftn", "n": 7}, TEXT, "methods.m.n: must be <= the encoder's 6 layers"),
+        ({"kind": "prompt"}, IMAGE, "methods.m.kind: prompt applies to text"),
+        ({"kind": "vpt"}, TEXT, "methods.m.kind: vpt applies to image"),
+        ({"kind": "compacter", "r_item": 30}, TEXT, "methods.m.r_item: must be divisible by n=4"),
+        ({"kind": "kadapter", "layers_item": [0, 7]}, TEXT, r"methods.m.layers_item: hidden states are 0..6"),
+        ({"kind": "kadapter", "layers_user": [3]}, TEXT, r"methods.m.layers_user: hidden states are 0..2"),
+        (
+            {"kind": "combo", "methods": [{"kind": "houlsby"}, {"kind": "bitfit", "towers": []}]},
+            TEXT,
+            r"methods.m.methods\[1\].towers",
+        ),
+        ({"kind": "lora", "sites": ["key"]}, TEXT, "methods.m.sites"),
+        ({"kind": "houlsbi"}, TEXT, "methods.m: unknown method kind 'houlsbi'"),
+    ],
+)
 def test_validate_method_names_the_field(spec, facts, message):
     with pytest.raises(ValueError, match=message):
         validate_method(spec, facts, "methods.m")
 
 
-@pytest.mark.parametrize("spec, facts", [
-    ({"kind": "houlsby"}, TEXT), ({"kind": "houlsby", "towers": ["user"]}, ID), ({"kind": "vpt", "n": 5}, IMAGE),
-    ([{"kind": "houlsby"}, {"kind": "ln_tuning"}], TEXT), ({"kind": "kadapter"}, TEXT), ({"kind": "ftn", "n": 6}, TEXT),
-    ({"kind": "fta"}, ID), ({"kind": "lora", "r_item": 12, "r_user": 4}, IMAGE),
-])
+@pytest.mark.parametrize(
+    "spec, facts",
+    [
+        ({"kind": "houlsby"}, TEXT),
+        ({"kind": "houlsby", "towers": ["user"]}, ID),
+        ({"kind": "vpt", "n": 5}, IMAGE),
+        ([{"kind": "houlsby"}, {"kind": "ln_tuning"}], TEXT),
+        ({"kind": "kadapter"}, TEXT),
+        ({"kind": "ftn", "n": 6}, TEXT),
+        ({"kind": "fta"}, ID),
+        ({"kind": "lora", "r_item": 12, "r_user": 4}, IMAGE),
+    ],
+)
 def test_validate_method_accepts_good_specs(spec, facts):
     validate_method(spec, facts, "methods.m")
 
 
 def test_serial_and_parallel_adapters_compute_what_they_promise():
     torch.manual_seed(0)
-    model = TransRec(TextItemEncoder(BertModel(BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1,
-                                                          num_attention_heads=2, intermediate_size=9)), 8,
-                                     nn.Identity()), SASRec(d_model=8, max_len=4)).eval()
+    model = TransRec(
+        TextItemEncoder(
+            BertModel(
+                BertConfig(
+                    vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=9
+                )
+            ),
+            8,
+            nn.Identity(),
+        ),
+        SASRec(d_model=8, max_len=4),
+    ).eval()
     ffn = model.user_encoder.blocks[0].ffn
     h = torch.randn(2, 4, 8)
     plain = ffn(h)
-    prepare_trainable(model, build_method({"kind": "parallel_adapter", "towers": ["user"], "positions": ["ffn"],
-                                           "r_user": 3}), [])
+    prepare_trainable(
+        model, build_method({"kind": "parallel_adapter", "towers": ["user"], "positions": ["ffn"], "r_user": 3}), []
+    )
     wrapper = ffn.output
     torch.testing.assert_close(ffn(h), plain + wrapper.adapter.delta(h))  # delta of the sub-layer INPUT, added
     serial = TransRec(model.item_encoder, SASRec(d_model=8, max_len=4)).eval()

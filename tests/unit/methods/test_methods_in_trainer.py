@@ -24,14 +24,31 @@ def setup(tmp_path_factory) -> dict:
 
     root = tmp_path_factory.mktemp("trainer")
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=24, max_position_embeddings=32)).save_pretrained(root / "bert")
+    BertModel(
+        BertConfig(
+            vocab_size=30522,
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=24,
+            max_position_embeddings=32,
+        )
+    ).save_pretrained(root / "bert")
     sequences = [[(4 * u + j) % N_ITEMS + 1 for j in range(9)] for u in range(6)]
-    split_frame(pl.DataFrame({"user_idx": range(6), "sequence": sequences}), max_len=100).write_parquet(root / "split.parquet")
-    pl.DataFrame({"item_idx": list(range(1, N_ITEMS + 1)), "item_id": [f"N{i}" for i in range(1, N_ITEMS + 1)],
-                  "title": [f"story {i} about topic {i % 5}" for i in range(1, N_ITEMS + 1)]},
-                 schema_overrides={"item_idx": pl.Int32}).write_parquet(root / "items.parquet")
-    build_token_cache(root / "items.parquet", root / "tokens.npz", tokenizer_path=str(gt.get_model_path()), max_tokens=8)
+    split_frame(pl.DataFrame({"user_idx": range(6), "sequence": sequences}), max_len=100).write_parquet(
+        root / "split.parquet"
+    )
+    pl.DataFrame(
+        {
+            "item_idx": list(range(1, N_ITEMS + 1)),
+            "item_id": [f"N{i}" for i in range(1, N_ITEMS + 1)],
+            "title": [f"story {i} about topic {i % 5}" for i in range(1, N_ITEMS + 1)],
+        },
+        schema_overrides={"item_idx": pl.Int32},
+    ).write_parquet(root / "items.parquet")
+    build_token_cache(
+        root / "items.parquet", root / "tokens.npz", tokenizer_path=str(gt.get_model_path()), max_tokens=8
+    )
     source = run_dict(root, "source", {"kind": "fta"}, [], "pretrain", None)
     train(RunConfig.from_dict(source))
     return {"root": root, "source": str(Path(source["out_dir"]) / "best.pt")}
@@ -40,9 +57,19 @@ def setup(tmp_path_factory) -> dict:
 def run_dict(root: Path, name: str, method, also_train: list[str], stage: str, init: str | None) -> dict:
     return {
         "stage": stage,
-        "name": {"dataset": "tiny", "encoder": "bert", "objective": "sasrec", "method": name, "start": "src", "seed": 0},
-        "data": {"split": str(root / "split.parquet"), "items": str(root / "items.parquet"),
-                 "content": {"kind": "text", "path": str(root / "tokens.npz")}},
+        "name": {
+            "dataset": "tiny",
+            "encoder": "bert",
+            "objective": "sasrec",
+            "method": name,
+            "start": "src",
+            "seed": 0,
+        },
+        "data": {
+            "split": str(root / "split.parquet"),
+            "items": str(root / "items.parquet"),
+            "content": {"kind": "text", "path": str(root / "tokens.npz")},
+        },
         "encoder": {"kind": "text", "path": str(root / "bert")},
         "model": {"d_model": 8, "max_len": 6, "n_blocks": 2, "n_heads": 2, "dropout": 0.1},
         "objective": "sasrec",
@@ -50,21 +77,35 @@ def run_dict(root: Path, name: str, method, also_train: list[str], stage: str, i
         "also_train": also_train,
         "init_checkpoint": init,
         "optim": {"lr": {"item_encoder": 1e-3, "dtl": 1e-3, "user_encoder": 1e-3, "adapters": 1e-3}},
-        "train": {"epochs": 1, "batch_size": 3, "patience": 5, "threads": 1, "seed": 1, "device": "cpu",
-                  "max_steps_per_epoch": 2},
+        "train": {
+            "epochs": 1,
+            "batch_size": 3,
+            "patience": 5,
+            "threads": 1,
+            "seed": 1,
+            "device": "cpu",
+            "max_steps_per_epoch": 2,
+        },
         "eval": {"ks": [10], "user_batch": 6, "item_batch": N_ITEMS},
         "out_dir": str(root / name),
     }
 
 
-@pytest.mark.parametrize("name, method, also_train, marker", [
-    ("houlsby", {"kind": "houlsby", "r_item": 4, "r_user": 4}, [], ".adapter.down.weight"),
-    ("lora", {"kind": "lora"}, [], ".lora_A.default.weight"),
-    ("prompt", {"kind": "prompt", "n": 2}, [], "item_encoder.prompt.vectors"),
-    ("kadapter", {"kind": "kadapter", "r_item": 4, "r_user": 4}, [], "item_encoder.side.project.weight"),
-    ("houlsby_ln", {"kind": "combo", "methods": [{"kind": "houlsby", "r_item": 4, "r_user": 4}, {"kind": "ln_tuning"}]},
-     [], ".LayerNorm.weight"),
-])
+@pytest.mark.parametrize(
+    "name, method, also_train, marker",
+    [
+        ("houlsby", {"kind": "houlsby", "r_item": 4, "r_user": 4}, [], ".adapter.down.weight"),
+        ("lora", {"kind": "lora"}, [], ".lora_A.default.weight"),
+        ("prompt", {"kind": "prompt", "n": 2}, [], "item_encoder.prompt.vectors"),
+        ("kadapter", {"kind": "kadapter", "r_item": 4, "r_user": 4}, [], "item_encoder.side.project.weight"),
+        (
+            "houlsby_ln",
+            {"kind": "combo", "methods": [{"kind": "houlsby", "r_item": 4, "r_user": 4}, {"kind": "ln_tuning"}]},
+            [],
+            ".LayerNorm.weight",
+        ),
+    ],
+)
 def test_adapt_with_method(setup, name, method, also_train, marker):
     run = run_dict(setup["root"], name, method, also_train, "adapt", setup["source"])
     metrics = train(RunConfig.from_dict(run))

@@ -11,14 +11,17 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from method_checks import assert_checkpoint_reapplies, assert_only_returned_move, assert_same, zeroed_up_projections
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))  # tests/unit/models/multimodal_assets.py
 from multimodal_assets import IMAGE_DEPTH, IMAGE_WIDTH, N_ITEMS, TEXT_DEPTH, TEXT_WIDTH, write_assets  # noqa: E402
-
 from transrec.methods.base import build_method, prepare_trainable, validate_method  # noqa: E402
 from transrec.models.blocks import (  # noqa: E402
-    BottleneckBlock, bottleneck_parameter_count, phm_parameter_count)
+    BottleneckBlock,
+    bottleneck_parameter_count,
+    phm_parameter_count,
+)
 from transrec.models.multimodal import GroupedTransRec, build_multimodal_item_encoder  # noqa: E402
 from transrec.models.objectives import sasrec_bce  # noqa: E402
 from transrec.models.sasrec import SASRec  # noqa: E402
@@ -27,8 +30,10 @@ from transrec.models.transrec import count_parameters  # noqa: E402
 D, L, USER_BLOCKS, R_ITEM, R_USER = 8, 5, 2, 4, 4
 TEXT_FFN, IMAGE_FFN = 37, 24  # the assets' intermediate sizes
 # (depth, width, FFN width, biases outside the blocks: BERT's embedding LN; ViT's patch conv + final LN)
-TOWERS = {"item_text": (TEXT_DEPTH, TEXT_WIDTH, TEXT_FFN, TEXT_WIDTH),
-          "item_image": (IMAGE_DEPTH, IMAGE_WIDTH, IMAGE_FFN, 2 * IMAGE_WIDTH)}
+TOWERS = {
+    "item_text": (TEXT_DEPTH, TEXT_WIDTH, TEXT_FFN, TEXT_WIDTH),
+    "item_image": (IMAGE_DEPTH, IMAGE_WIDTH, IMAGE_FFN, 2 * IMAGE_WIDTH),
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -74,7 +79,7 @@ def counts(method: str) -> dict[str, int]:
             "ffn_adapter": depth * bottleneck_parameter_count(h, r),
             "houlsby_plus": depth * 2 * bottleneck_parameter_count(h, 2 * r),
             "parallel_adapter": depth * 2 * bottleneck_parameter_count(h, r),
-            "compacter": 4 ** 3 + depth * 2 * phm_parameter_count(h, r),  # one rule set per backbone
+            "compacter": 4**3 + depth * 2 * phm_parameter_count(h, r),  # one rule set per backbone
             "lora": depth * 2 * (2 * r * h),  # query and value: A (r, h) + B (h, r)
             "ln_tuning": (2 * depth + 1) * 2 * h,
             "bitfit": depth * bias + outer_bias,
@@ -84,8 +89,18 @@ def counts(method: str) -> dict[str, int]:
 
 
 COMBO = [{"kind": "houlsby", "r_item": R_ITEM, "r_user": R_USER}, {"kind": "ln_tuning"}, {"kind": "bitfit"}]
-METHODS = ("houlsby", "pfeiffer", "ffn_adapter", "houlsby_plus", "parallel_adapter", "compacter", "lora", "ln_tuning",
-           "bitfit", "combo")
+METHODS = (
+    "houlsby",
+    "pfeiffer",
+    "ffn_adapter",
+    "houlsby_plus",
+    "parallel_adapter",
+    "compacter",
+    "lora",
+    "ln_tuning",
+    "bitfit",
+    "combo",
+)
 EXACT = ("lora", "ln_tuning", "bitfit")  # the base model bit for bit at init (adapters: with up-projections zeroed)
 SELECTIONS = (("item", "user"), ("item_text",), ("item_image", "user"))
 
@@ -96,7 +111,8 @@ def spec_and_count(method: str, towers: tuple[str, ...]) -> tuple[dict, int]:
     if method == "combo":
         spec = {"kind": "combo", "methods": [{**m, "towers": list(towers)} for m in COMBO]}
         return spec, sum(counts(m)[t] for m in ("houlsby", "ln_tuning", "bitfit") for t in covered) - sum(
-            counts("ln_biases")[t] for t in covered)
+            counts("ln_biases")[t] for t in covered
+        )
     spec = {"kind": method, "towers": list(towers)}
     if method not in ("ln_tuning", "bitfit"):
         spec |= {"r_item": R_ITEM, "r_user": R_USER}
@@ -144,15 +160,24 @@ def test_multimodal_method_checklist(base, method, towers):
         assert_same(outputs(model if method in EXACT else zeroed_up_projections(model), content), before)
 
     # key biases: softmax is shift-invariant, so their gradient is zero up to rounding
-    assert_only_returned_move(model, returned, lambda: step(model, groups, content),
-                              lambda name: name.endswith(("attention.self.key.bias", "attention.k_proj.bias")))
+    assert_only_returned_move(
+        model,
+        returned,
+        lambda: step(model, groups, content),
+        lambda name: name.endswith(("attention.self.key.bias", "attention.k_proj.bias")),
+    )
     assert_checkpoint_reapplies(model, base, spec, lambda m: outputs(m, content))
 
 
 def test_each_site_gets_its_own_towers_width(base):
     model = copy.deepcopy(base)
-    prepare_trainable(model, build_method([{"kind": "houlsby", "r_item": R_ITEM, "r_user": R_USER},
-                                           {"kind": "lora", "r_item": 3, "r_user": 2}]), [])
+    prepare_trainable(
+        model,
+        build_method(
+            [{"kind": "houlsby", "r_item": R_ITEM, "r_user": R_USER}, {"kind": "lora", "r_item": 3, "r_user": 2}]
+        ),
+        [],
+    )
     widths = {"item_encoder.towers.text.": TEXT_WIDTH, "item_encoder.towers.image.": IMAGE_WIDTH, "user_encoder.": D}
     blocks = {name: m for name, m in model.named_modules() if isinstance(m, BottleneckBlock)}
     assert len(blocks) == 2 * (TEXT_DEPTH + IMAGE_DEPTH + USER_BLOCKS)
@@ -180,19 +205,37 @@ def test_single_modality_towers_are_refused_on_single_backbone_items(base):
         prepare_trainable(copy.deepcopy(base), build_method({"kind": "kadapter"}), [])
 
 
-MM = {"kind": "multimodal", "model_type": "bert", "num_hidden_layers": 6, "hidden_size": 384,
-      "towers": {"text": {"kind": "text", "model_type": "bert", "num_hidden_layers": 6, "hidden_size": 384},
-                 "image": {"kind": "image", "model_type": "vit", "num_hidden_layers": 2, "hidden_size": 64}},
-      "user": {"n_blocks": 2, "d_model": 64}}
+MM = {
+    "kind": "multimodal",
+    "model_type": "bert",
+    "num_hidden_layers": 6,
+    "hidden_size": 384,
+    "towers": {
+        "text": {"kind": "text", "model_type": "bert", "num_hidden_layers": 6, "hidden_size": 384},
+        "image": {"kind": "image", "model_type": "vit", "num_hidden_layers": 2, "hidden_size": 64},
+    },
+    "user": {"n_blocks": 2, "d_model": 64},
+}
 TEXT = {**MM["towers"]["text"], "user": MM["user"]}
 
 
-@pytest.mark.parametrize("spec", [
-    {"kind": "houlsby"}, {"kind": "pfeiffer", "towers": ["item_image", "user"]}, {"kind": "lora", "r_item": 8},
-    {"kind": "bitfit", "towers": ["item_text"]}, {"kind": "ln_tuning"}, {"kind": "compacter"},
-    {"kind": "parallel_adapter"}, [{"kind": "houlsby"}, {"kind": "ln_tuning"}, {"kind": "bitfit"}],
-    {"kind": "kadapter", "towers": ["user"]}, {"kind": "fta"}, {"kind": "frozen"},
-], ids=str)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"kind": "houlsby"},
+        {"kind": "pfeiffer", "towers": ["item_image", "user"]},
+        {"kind": "lora", "r_item": 8},
+        {"kind": "bitfit", "towers": ["item_text"]},
+        {"kind": "ln_tuning"},
+        {"kind": "compacter"},
+        {"kind": "parallel_adapter"},
+        [{"kind": "houlsby"}, {"kind": "ln_tuning"}, {"kind": "bitfit"}],
+        {"kind": "kadapter", "towers": ["user"]},
+        {"kind": "fta"},
+        {"kind": "frozen"},
+    ],
+    ids=str,
+)
 def test_validate_method_accepts_multimodal_items(spec):
     validate_method(spec, MM, "methods.m")
 
@@ -201,21 +244,39 @@ def _facts(image: dict) -> dict:
     return {**MM, "towers": {**MM["towers"], "image": {**MM["towers"]["image"], **image}}}
 
 
-@pytest.mark.parametrize("spec, facts, message", [
-    ({"kind": "kadapter"}, MM, r"methods\.m\.towers: a multimodal item tower is not supported: kadapter"),
-    ({"kind": "prompt"}, MM, r"methods\.m\.kind: prompt applies to text item encoders, this one is 'multimodal'"),
-    ({"kind": "vpt"}, MM, r"methods\.m\.kind: vpt applies to image item encoders"),
-    ({"kind": "ftn", "n": 1}, MM, r"methods\.m\.n: a multimodal item has one layer stack per modality tower"),
-    ({"kind": "compacter"}, _facts({"hidden_size": 66}),
-     r"methods\.m\.n: the item_image tower's width 66 is not divisible by n=4"),
-    ({"kind": "compacter", "towers": ["item_text"]}, _facts({"hidden_size": 66}), None),  # image tower not adapted
-    ({"kind": "houlsby"}, _facts({"model_type": "swin"}), r"methods\.m\.towers: no site map for the image tower's "
-                                                          r"model type 'swin'"),
-    ({"kind": "lora", "towers": ["item", "item_text"]}, MM, r"methods\.m\.towers: 'item' already covers both towers"),
-    ({"kind": "bitfit", "towers": ["item_text"]}, TEXT, r"methods\.m\.towers: \['item_text'\] select one tower of a "
-                                                        r"multimodal item; this item encoder is 'text'"),
-    ({"kind": "kadapter", "towers": ["item_image"]}, MM, r"methods\.m\.towers: must be a non-empty list"),
-])
+@pytest.mark.parametrize(
+    "spec, facts, message",
+    [
+        ({"kind": "kadapter"}, MM, r"methods\.m\.towers: a multimodal item tower is not supported: kadapter"),
+        ({"kind": "prompt"}, MM, r"methods\.m\.kind: prompt applies to text item encoders, this one is 'multimodal'"),
+        ({"kind": "vpt"}, MM, r"methods\.m\.kind: vpt applies to image item encoders"),
+        ({"kind": "ftn", "n": 1}, MM, r"methods\.m\.n: a multimodal item has one layer stack per modality tower"),
+        (
+            {"kind": "compacter"},
+            _facts({"hidden_size": 66}),
+            r"methods\.m\.n: the item_image tower's width 66 is not divisible by n=4",
+        ),
+        ({"kind": "compacter", "towers": ["item_text"]}, _facts({"hidden_size": 66}), None),  # image tower not adapted
+        (
+            {"kind": "houlsby"},
+            _facts({"model_type": "swin"}),
+            r"methods\.m\.towers: no site map for the image tower's "
+            r"model type 'swin'",
+        ),
+        (
+            {"kind": "lora", "towers": ["item", "item_text"]},
+            MM,
+            r"methods\.m\.towers: 'item' already covers both towers",
+        ),
+        (
+            {"kind": "bitfit", "towers": ["item_text"]},
+            TEXT,
+            r"methods\.m\.towers: \['item_text'\] select one tower of a "
+            r"multimodal item; this item encoder is 'text'",
+        ),
+        ({"kind": "kadapter", "towers": ["item_image"]}, MM, r"methods\.m\.towers: must be a non-empty list"),
+    ],
+)
 def test_validate_method_checks_each_tower_of_a_multimodal_item(spec, facts, message):
     if message is None:
         validate_method(spec, facts, "methods.m")
@@ -235,14 +296,25 @@ def test_config_with_multimodal_method_entries_validates(assets):
     from transrec.studies import grid
 
     config = {
-        "datasets": {"hm": {"format": "hm", "modality": "multimodal"},
-                     "amazon": {"format": "amazon", "modality": "multimodal"}},
-        "encoders": {"bert": {"kind": "text", "path": str(assets["bert"])},
-                     "vit": {"kind": "image", "path": str(assets["vit"])},
-                     "mm": {"kind": "multimodal", "text": "bert", "image": "vit"}},
+        "datasets": {
+            "hm": {"format": "hm", "modality": "multimodal"},
+            "amazon": {"format": "amazon", "modality": "multimodal"},
+        },
+        "encoders": {
+            "bert": {"kind": "text", "path": str(assets["bert"])},
+            "vit": {"kind": "image", "path": str(assets["vit"])},
+            "mm": {"kind": "multimodal", "text": "bert", "image": "vit"},
+        },
         "methods": {"fta": {"kind": "fta", "also_train": ["item_encoder", "dtl", "user_encoder"]}, **MM_METHODS},
-        "experiments": {"mm": {"source": "hm", "target": "amazon", "encoder": "mm", "objectives": ["inbatch"],
-                               "methods": ["fta", *MM_METHODS]}},
+        "experiments": {
+            "mm": {
+                "source": "hm",
+                "target": "amazon",
+                "encoder": "mm",
+                "objectives": ["inbatch"],
+                "methods": ["fta", *MM_METHODS],
+            }
+        },
     }
     grid.resolve_config(config)
     config["methods"]["k"] = {"kind": "kadapter"}
@@ -265,10 +337,19 @@ def _run(assets, root: Path, method: dict) -> dict:
     spec = {k: v for k, v in method.items() if k != "also_train"}
     return {
         "stage": "adapt",
-        "name": {"dataset": "tiny", "encoder": "mm", "objective": "inbatch", "method": spec["kind"], "start": "nopt",
-                 "seed": 0},
-        "data": {"split": str(root / "split.parquet"), "items": str(assets["items"]),
-                 "content": {"kind": "multimodal", "path": None, "paths": paths}},
+        "name": {
+            "dataset": "tiny",
+            "encoder": "mm",
+            "objective": "inbatch",
+            "method": spec["kind"],
+            "start": "nopt",
+            "seed": 0,
+        },
+        "data": {
+            "split": str(root / "split.parquet"),
+            "items": str(assets["items"]),
+            "content": {"kind": "multimodal", "path": None, "paths": paths},
+        },
         "encoder": {"kind": "multimodal", "paths": {"text": str(assets["bert"]), "image": str(assets["vit"])}},
         "model": {"d_model": D, "max_len": 5, "n_blocks": 1, "n_heads": 2, "dropout": 0.0},
         "objective": "inbatch",
@@ -281,8 +362,10 @@ def _run(assets, root: Path, method: dict) -> dict:
     }
 
 
-@pytest.mark.parametrize("name, marker", [("houlsby_mm", ".adapter.down.weight"),
-                                          ("lora_mm", ".lora_A.default.weight"), ("bitfit_mm", ".bias")])
+@pytest.mark.parametrize(
+    "name, marker",
+    [("houlsby_mm", ".adapter.down.weight"), ("lora_mm", ".lora_A.default.weight"), ("bitfit_mm", ".bias")],
+)
 def test_trainer_adapts_both_towers_of_multimodal_items(assets, tmp_path, name, marker):
     from transrec.train import checkpoint
     from transrec.train.config import RunConfig

@@ -13,10 +13,17 @@ from transrec.train import loop
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # a device object needs no GPU
 
 
-@pytest.mark.parametrize(("setting", "device", "want"), [
-    ("auto", CUDA, torch.bfloat16), ("auto", CPU, None), ("fp32", CUDA, None), ("fp32", CPU, None),
-    ("bf16", CUDA, torch.bfloat16), ("bf16", CPU, torch.bfloat16),
-])
+@pytest.mark.parametrize(
+    ("setting", "device", "want"),
+    [
+        ("auto", CUDA, torch.bfloat16),
+        ("auto", CPU, None),
+        ("fp32", CUDA, None),
+        ("fp32", CPU, None),
+        ("bf16", CUDA, torch.bfloat16),
+        ("bf16", CPU, torch.bfloat16),
+    ],
+)
 def test_autocast_dtype_per_setting_and_device(setting, device, want):
     assert autocast_dtype(setting, device) is want
 
@@ -40,8 +47,12 @@ def test_bf16_autocasts_on_the_device():
 
 def test_trainer_and_evaluation_share_the_policy(monkeypatch):
     seen = []
-    monkeypatch.setattr("transrec.eval.ranking.autocast", lambda device, dtype: seen.append(dtype) or autocast(device, dtype))
-    monkeypatch.setattr("transrec.train.loop.autocast", lambda device, dtype: seen.append(dtype) or autocast(device, dtype))
+    monkeypatch.setattr(
+        "transrec.eval.ranking.autocast", lambda device, dtype: seen.append(dtype) or autocast(device, dtype)
+    )
+    monkeypatch.setattr(
+        "transrec.train.loop.autocast", lambda device, dtype: seen.append(dtype) or autocast(device, dtype)
+    )
     loop.autocast(CPU, None)  # the trainer's name for the policy (train/loop.py calls it in its step and eval)
     model = _RecordingUsers()
     table = torch.randn(4, 3)

@@ -31,16 +31,20 @@ def assets(tmp_path_factory):
 
 
 def test_layer_selection_symmetric_is_the_config_and_asymmetric_is_grouped():
-    assert select_layers((0, 2, 4, 6, 8, 10, 12), {"text": 12, "image": 12}) == {"text": [0, 2, 4, 6, 8, 10, 12],
-                                                                                "image": [0, 2, 4, 6, 8, 10, 12]}
+    assert select_layers((0, 2, 4, 6, 8, 10, 12), {"text": 12, "image": 12}) == {
+        "text": [0, 2, 4, 6, 8, 10, 12],
+        "image": [0, 2, 4, 6, 8, 10, 12],
+    }
     # MiniLM (6 layers) keeps all 7 states, a 2-layer ViT only 3: both keep 3, evenly spaced
     assert select_layers((0, 2, 4, 6, 8, 10, 12), {"text": 6, "image": 2}) == {"text": [0, 3, 6], "image": [0, 1, 2]}
     assert select_layers(tuple(range(13)), {"text": 6}) == {"text": [0, 1, 2, 3, 4, 5, 6]}  # without LayerDrop
     assert select_layers((6, 12), {"text": 12, "image": 12}) == {"text": [6, 12], "image": [6, 12]}  # 2 blocks
 
 
-@pytest.mark.parametrize("widths, depths", [({"text": 24, "image": 24}, {"text": 12, "image": 12}),
-                                            ({"text": 24, "image": 16}, {"text": 6, "image": 2})])
+@pytest.mark.parametrize(
+    "widths, depths",
+    [({"text": 24, "image": 24}, {"text": 12, "image": 12}), ({"text": 24, "image": 16}, {"text": 6, "image": 2})],
+)
 def test_side_network_shapes_symmetric_and_asymmetric(widths, depths):
     side = IISAN(widths, depths, D, IISANConfig(r=4))
     k = len(side.kept["text"])
@@ -108,10 +112,24 @@ def test_ablations_change_the_branches():
 
 def _stores(assets, root):
     return {
-        "text": build_feature_store("text", str(assets["bert"]), assets["items"], assets["tokens"], root / "text",
-                                    root / "work_text", batch_size=4),
-        "image": build_feature_store("image", str(assets["vit"]), assets["items"], assets["lmdb"], root / "image",
-                                     root / "work_image", batch_size=4),
+        "text": build_feature_store(
+            "text",
+            str(assets["bert"]),
+            assets["items"],
+            assets["tokens"],
+            root / "text",
+            root / "work_text",
+            batch_size=4,
+        ),
+        "image": build_feature_store(
+            "image",
+            str(assets["vit"]),
+            assets["items"],
+            assets["lmdb"],
+            root / "image",
+            root / "work_image",
+            batch_size=4,
+        ),
     }
 
 
@@ -128,11 +146,14 @@ def test_cached_and_uncached_iisan_give_the_same_item_vectors(assets, tmp_path, 
     monkeypatch.setattr(item_encoders, "_load_backbone", no_backbone)
     monkeypatch.setattr(BertModel, "__init__", no_backbone)
     monkeypatch.setattr(ViTModel, "__init__", no_backbone)
-    cached = build_iisan_item_encoder(D, config, shapes={"text": (TEXT_DEPTH, TEXT_WIDTH), "image": (IMAGE_DEPTH, IMAGE_WIDTH)})
+    cached = build_iisan_item_encoder(
+        D, config, shapes={"text": (TEXT_DEPTH, TEXT_WIDTH), "image": (IMAGE_DEPTH, IMAGE_WIDTH)}
+    )
     assert len(cached.backbones) == 0
     cached.side.load_state_dict(uncached.side.state_dict())
-    live = build_multimodal_content(assets["tokens"], assets["lmdb"], assets["items"], uncached.image_mean,
-                                    uncached.image_std, 32)
+    live = build_multimodal_content(
+        assets["tokens"], assets["lmdb"], assets["items"], uncached.image_mean, uncached.image_std, 32
+    )
     stored = build_store_content(stores, assets["items"], uncached.side.kept)
     idx = torch.tensor([3, 12, 1, 5])
     inputs = stored(idx)
@@ -190,13 +211,25 @@ def _run(assets, root, stores, method, also_train, kind="multimodal"):
 
     sequences = [[(3 * u + j) % N_ITEMS + 1 for j in range(7)] for u in range(8)]
     root.mkdir(parents=True, exist_ok=True)
-    split_frame(pl.DataFrame({"user_idx": range(8), "sequence": sequences}), max_len=5).write_parquet(root / "split.parquet")
-    content = {"kind": kind, "path": None, "paths": {"text": str(assets["tokens"]), "image": str(assets["lmdb"])},
-               "stores": {m: str(p) for m, p in stores.items()}}
+    split_frame(pl.DataFrame({"user_idx": range(8), "sequence": sequences}), max_len=5).write_parquet(
+        root / "split.parquet"
+    )
+    content = {
+        "kind": kind,
+        "path": None,
+        "paths": {"text": str(assets["tokens"]), "image": str(assets["lmdb"])},
+        "stores": {m: str(p) for m, p in stores.items()},
+    }
     return {
         "stage": "adapt",
-        "name": {"dataset": "tiny", "encoder": "mm", "objective": "inbatch", "method": method["kind"], "start": "nopt",
-                 "seed": 0},
+        "name": {
+            "dataset": "tiny",
+            "encoder": "mm",
+            "objective": "inbatch",
+            "method": method["kind"],
+            "start": "nopt",
+            "seed": 0,
+        },
         "data": {"split": str(root / "split.parquet"), "items": str(assets["items"]), "content": content},
         "encoder": {"kind": kind, "paths": {"text": str(assets["bert"]), "image": str(assets["vit"])}},
         "model": {"d_model": D, "max_len": 5, "n_blocks": 1, "n_heads": 2, "dropout": 0.0},
@@ -223,11 +256,15 @@ def test_trainer_runs_cached_iisan_from_the_store_alone_and_the_frozen_baseline_
     monkeypatch.setattr(item_encoders, "_load_backbone", no_backbone)
     monkeypatch.setattr(BertModel, "__init__", no_backbone)
     monkeypatch.setattr(ViTModel, "__init__", no_backbone)
-    cached = train(RunConfig.from_dict(_run(assets, tmp_path / "c", stores, {**iisan, "cached": True},
-                                            ["dtl", "fusion", "user_encoder"])))
+    cached = train(
+        RunConfig.from_dict(
+            _run(assets, tmp_path / "c", stores, {**iisan, "cached": True}, ["dtl", "fusion", "user_encoder"])
+        )
+    )
     assert cached["cached_item_features"] is True
     assert cached["trainable_parameters"] == cached["total_parameters"]  # the model holds no backbone at all
     monkeypatch.undo()
-    frozen = train(RunConfig.from_dict(_run(assets, tmp_path / "f", stores, {"kind": "frozen"},
-                                            ["dtl", "fusion", "user_encoder"])))
+    frozen = train(
+        RunConfig.from_dict(_run(assets, tmp_path / "f", stores, {"kind": "frozen"}, ["dtl", "fusion", "user_encoder"]))
+    )
     assert frozen["cached_item_features"] is True

@@ -14,7 +14,9 @@ from transformers import AutoModel, ViTConfig, ViTImageProcessor, ViTMAEConfig, 
 
 from transrec.models.item_encoders import build_item_encoder  # noqa: E402
 
-TINY_VIT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37, image_size=32, patch_size=16)
+TINY_VIT = dict(
+    hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37, image_size=32, patch_size=16
+)
 PATCHES = (32 // 16) ** 2
 
 
@@ -91,7 +93,8 @@ def test_vit_mae_mask_ratio_zero_is_deterministic(vit_dirs):
     out = enc({"pixel_values": pixels})
     torch.testing.assert_close(out, enc({"pixel_values": pixels}), rtol=0, atol=0)
     torch.testing.assert_close(out[0], out[2], rtol=0, atol=0)
-    # with the reference's random patch shuffle the result is the same up to rounding (attention is permutation-invariant)
+    # with the reference's random patch shuffle the result is the same up to rounding (attention is
+    # permutation-invariant)
     torch.testing.assert_close(enc.dtl(hidden[:, 0]), out, rtol=1e-4, atol=1e-5)
 
 
@@ -146,7 +149,9 @@ def test_stages_equal_the_hf_forward_and_hidden_states(vit_dirs, minilm_path):
         image = build_item_encoder("image", vit_dirs[name], 16, 10).eval()
         kwargs = {"noise": torch.arange(PATCHES, dtype=torch.float32).expand(2, PATCHES)} if name == "vit_mae" else {}
         ref = image.backbone(pixel_values=pixels, output_hidden_states=True, **kwargs)
-        torch.testing.assert_close(image.first_token({"pixel_values": pixels}), ref.last_hidden_state[:, 0], rtol=0, atol=0)
+        torch.testing.assert_close(
+            image.first_token({"pixel_values": pixels}), ref.last_hidden_state[:, 0], rtol=0, atol=0
+        )
         stack = image.hidden_states({"pixel_values": pixels}, (0, 2))
         torch.testing.assert_close(stack, torch.stack([ref.hidden_states[0][:, 0], ref.hidden_states[2][:, 0]], 1))
     with pytest.raises(ValueError, match="0..2"):

@@ -40,8 +40,9 @@ def test_fusion_is_its_own_group_and_fta_trains_every_group(assets):
 def test_item_vector_is_the_fusion_of_image_and_text_towers(assets):
     model, _ = _model(assets, "fta", [])
     encoder = model.item_encoder.eval()
-    content = build_multimodal_content(assets["tokens"], assets["lmdb"], assets["items"], encoder.image_mean,
-                                       encoder.image_std, 32)
+    content = build_multimodal_content(
+        assets["tokens"], assets["lmdb"], assets["items"], encoder.image_mean, encoder.image_std, 32
+    )
     inputs = content(torch.tensor([2, 9]))
     assert set(inputs) == {"input_ids", "attention_mask", "pixel_values"}
     image = encoder.towers["image"]({"pixel_values": inputs["pixel_values"]})
@@ -52,12 +53,21 @@ def test_item_vector_is_the_fusion_of_image_and_text_towers(assets):
 def test_frozen_multimodal_reads_the_store_and_batches_carry_both_modalities(assets, tmp_path):
     model, _ = _model(assets, "frozen", ["dtl", "fusion", "user_encoder"])
     encoder = model.item_encoder.eval()
-    stores = {m: build_feature_store(m, str(assets["bert" if m == "text" else "vit"]), assets["items"],
-                                     assets["tokens" if m == "text" else "lmdb"], tmp_path / m, tmp_path / f"w{m}")
-              for m in ("text", "image")}
+    stores = {
+        m: build_feature_store(
+            m,
+            str(assets["bert" if m == "text" else "vit"]),
+            assets["items"],
+            assets["tokens" if m == "text" else "lmdb"],
+            tmp_path / m,
+            tmp_path / f"w{m}",
+        )
+        for m in ("text", "image")
+    }
     stored = build_store_content(stores, assets["items"])
-    live = build_multimodal_content(assets["tokens"], assets["lmdb"], assets["items"], encoder.image_mean,
-                                    encoder.image_std, 32)
+    live = build_multimodal_content(
+        assets["tokens"], assets["lmdb"], assets["items"], encoder.image_mean, encoder.image_std, 32
+    )
     idx = torch.arange(1, N_ITEMS + 1)
     with torch.no_grad():
         torch.testing.assert_close(encoder(stored(idx)), encoder(live(idx)), atol=5e-3, rtol=5e-3)
@@ -67,22 +77,42 @@ def test_frozen_multimodal_reads_the_store_and_batches_carry_both_modalities(ass
         torch.testing.assert_close(encoder(cached(idx)), encoder(live(idx)))
     import polars as pl
 
-    split = pl.DataFrame({"user_idx": [0, 1], "train": [[1, 2, 3], [4, 5, 6, 7]], "sequence": [[1, 2, 3, 8, 9],
-                                                                                          [4, 5, 6, 7, 10, 11]]})
+    split = pl.DataFrame(
+        {"user_idx": [0, 1], "train": [[1, 2, 3], [4, 5, 6, 7]], "sequence": [[1, 2, 3, 8, 9], [4, 5, 6, 7, 10, 11]]}
+    )
     batch = TrainingSet(split, live, N_ITEMS, 4, seed=0, inbatch=True).collate([0, 1])
-    assert batch.item_inputs["pixel_values"].shape[0] == batch.item_inputs["input_ids"].shape[0] == len(batch.unique_items)
+    assert (
+        batch.item_inputs["pixel_values"].shape[0] == batch.item_inputs["input_ids"].shape[0] == len(batch.unique_items)
+    )
 
 
 def _config(assets, **experiment):
     return {
-        "datasets": {"hm": {"format": "hm", "modality": "multimodal"}, "amazon": {"format": "amazon", "modality": "multimodal"}},
-        "encoders": {"bert": {"kind": "text", "path": str(assets["bert"])}, "vit": {"kind": "image", "path": str(assets["vit"])},
-                     "mm": {"kind": "multimodal", "text": "bert", "image": "vit"}},
-        "methods": {"fta": {"kind": "fta", "also_train": ["item_encoder", "dtl", "user_encoder"]},
-                    "frozen": {"kind": "frozen", "also_train": ["dtl", "fusion", "user_encoder"]},
-                    "iisan_cached": {"kind": "iisan", "cached": True, "also_train": ["dtl", "fusion", "user_encoder"]}},
-        "experiments": {"mm": {"source": "hm", "target": "amazon", "encoder": "mm", "objectives": ["inbatch"],
-                               "methods": ["fta"], "nopt_methods": ["iisan_cached", "frozen"], **experiment}},
+        "datasets": {
+            "hm": {"format": "hm", "modality": "multimodal"},
+            "amazon": {"format": "amazon", "modality": "multimodal"},
+        },
+        "encoders": {
+            "bert": {"kind": "text", "path": str(assets["bert"])},
+            "vit": {"kind": "image", "path": str(assets["vit"])},
+            "mm": {"kind": "multimodal", "text": "bert", "image": "vit"},
+        },
+        "methods": {
+            "fta": {"kind": "fta", "also_train": ["item_encoder", "dtl", "user_encoder"]},
+            "frozen": {"kind": "frozen", "also_train": ["dtl", "fusion", "user_encoder"]},
+            "iisan_cached": {"kind": "iisan", "cached": True, "also_train": ["dtl", "fusion", "user_encoder"]},
+        },
+        "experiments": {
+            "mm": {
+                "source": "hm",
+                "target": "amazon",
+                "encoder": "mm",
+                "objectives": ["inbatch"],
+                "methods": ["fta"],
+                "nopt_methods": ["iisan_cached", "frozen"],
+                **experiment,
+            }
+        },
     }
 
 
@@ -93,9 +123,11 @@ def test_grid_gives_multimodal_runs_both_contents_and_the_stores_they_read(asset
     config = grid.resolve_config(_config(assets))
     cached = grid.run_config(config, grid.Run("adapt", "amazon", "mm", "inbatch", "iisan_cached", "nopt", 42))
     assert cached["data"]["content"] == {
-        "kind": "multimodal", "path": None,
+        "kind": "multimodal",
+        "path": None,
         "paths": {"image": "results/images/amazon/images.lmdb", "text": "results/tokens/amazon/bert.npz"},
-        "stores": {"image": "results/features/amazon/vit", "text": "results/features/amazon/bert"}}
+        "stores": {"image": "results/features/amazon/vit", "text": "results/features/amazon/bert"},
+    }
     assert cached["encoder"]["paths"] == {"image": str(assets["vit"]), "text": str(assets["bert"])}
     RunConfig.from_dict({**cached, "out_dir": "x"})
     frozen = grid.run_config(config, grid.Run("adapt", "amazon", "mm", "inbatch", "frozen", "nopt", 42))

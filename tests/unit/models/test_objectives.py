@@ -1,4 +1,5 @@
-"""Objectives against hand-computed values: SASRec BCE, CPC BCE, in-batch softmax with masking and logQ, full softmax."""
+"""Objectives against hand-computed values: SASRec BCE, CPC BCE,
+in-batch softmax with masking and logQ, full softmax."""
 
 import math
 
@@ -31,7 +32,11 @@ def test_sasrec_bce_is_stable_for_large_scores():
 
 
 def test_cpc_bce_uses_last_valid_position_only():
-    user, pos, neg = col(1.0, 2.0, 3.0).repeat(2, 1, 1), col(1.0, 1.0, 1.0).repeat(2, 1, 1), col(0.0, 0.0, 1.0).repeat(2, 1, 1)
+    user, pos, neg = (
+        col(1.0, 2.0, 3.0).repeat(2, 1, 1),
+        col(1.0, 1.0, 1.0).repeat(2, 1, 1),
+        col(0.0, 0.0, 1.0).repeat(2, 1, 1),
+    )
     valid = torch.tensor([[False, True, True], [True, True, False]])
     assert last_valid(valid).tolist() == [[False, False, True], [False, True, False]]
     expected = (sp(-3) + sp(-2)) / 2 + (sp(3) + sp(0)) / 2
@@ -56,7 +61,9 @@ def test_inbatch_softmax_masks_own_items_but_the_positive_and_corrects_logq():
     assert math.isclose(loss.item(), expected, rel_tol=1e-6)
     # uniform log q shifts every logit equally: no change
     plain = inbatch_softmax(user, pos, table, torch.zeros(4), own, valid)
-    assert math.isclose(inbatch_softmax(user, pos, table, torch.full((4,), -3.0), own, valid).item(), plain.item(), rel_tol=1e-6)
+    assert math.isclose(
+        inbatch_softmax(user, pos, table, torch.full((4,), -3.0), own, valid).item(), plain.item(), rel_tol=1e-6
+    )
 
 
 def test_slot_counts_count_non_padding_slots_per_unique_item():
@@ -92,8 +99,10 @@ def test_losses_run_in_fp32_under_bf16_autocast():
     slots, own, log_q = torch.randint(0, 5, (2, 3)), torch.zeros(2, 5, dtype=torch.bool), torch.zeros(5)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = (sasrec_bce(user, pos, neg, valid), inbatch_softmax(user, slots, table, log_q, own, valid))
-    want = (sasrec_bce(user.float(), pos.float(), neg.float(), valid),
-            inbatch_softmax(user.float(), slots, table.float(), log_q, own, valid))
+    want = (
+        sasrec_bce(user.float(), pos.float(), neg.float(), valid),
+        inbatch_softmax(user.float(), slots, table.float(), log_q, own, valid),
+    )
     for g, w in zip(got, want):
         assert g.dtype == torch.float32
         torch.testing.assert_close(g, w, rtol=1e-6, atol=1e-6)
@@ -162,7 +171,9 @@ def _step(objective: str, content):
     from transrec.models.transrec import TransRec
 
     torch.manual_seed(0)
-    split = split_frame(pl.DataFrame({"user_idx": [0, 1, 2], "sequence": [[1, 2, 3, 4], [2, 3, 5, 6], [1, 5, 2, 3]]}), 3)
+    split = split_frame(
+        pl.DataFrame({"user_idx": [0, 1, 2], "sequence": [[1, 2, 3, 4], [2, 3, 5, 6], [1, 5, 2, 3]]}), 3
+    )
     model = TransRec(build_item_encoder("id", None, 8, 8), SASRec(8, 3, 1, 2, 0.0))
     dataset = TrainingSet(split, content, 8, 3, seed=0, negatives=False, inbatch=objective.startswith("inbatch"))
     return model, StepLoss(model, objective, content)(dataset.collate([0, 1, 2]))
@@ -174,7 +185,9 @@ def test_trainer_softmax_scores_the_whole_id_table():
     model, loss = _step("softmax", IdContent(8))
     loss.backward()
     grad = model.item_encoder.backbone.weight.grad  # (9, 8)
-    assert (grad[1:].abs().sum(-1) > 0).all()  # items 7 and 8 occur in no sequence, yet they are scored (and pushed down)
+    assert (
+        grad[1:].abs().sum(-1) > 0
+    ).all()  # items 7 and 8 occur in no sequence, yet they are scored (and pushed down)
     assert (grad[0] == 0).all()
     model, loss = _step("inbatch", IdContent(8))
     loss.backward()

@@ -18,8 +18,8 @@ def model() -> SASRec:
     return SASRec(d_model=D, max_len=L, n_blocks=2, n_heads=HEADS, dropout=0.1).eval()
 
 
-def left_padded_mask(lengths: list[int], l: int = L) -> torch.Tensor:
-    return torch.stack([torch.arange(l) >= l - n for n in lengths])  # (B, L)
+def left_padded_mask(lengths: list[int], seq_len: int = L) -> torch.Tensor:
+    return torch.stack([torch.arange(seq_len) >= seq_len - n for n in lengths])  # (B, L)
 
 
 def test_shape_and_no_nan_on_padding_rows(model):
@@ -57,16 +57,16 @@ def test_padding_does_not_change_real_outputs(model):
 
 def reference_forward(model: SASRec, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The reference's formulation: additive -1e9 mask, explicit softmax, post-LN (eval mode)."""
-    b, l, d = emb.shape
-    h = model.input_norm(emb + model.position_embedding.weight[-l:])
-    allowed = torch.ones(l, l).tril().bool() & mask[:, None, :]  # (B, L, L)
+    b, seq_len, d = emb.shape
+    h = model.input_norm(emb + model.position_embedding.weight[-seq_len:])
+    allowed = torch.ones(seq_len, seq_len).tril().bool() & mask[:, None, :]  # (B, L, L)
     for block in model.blocks:
         att = block.attention
-        split = lambda x: x.view(b, l, HEADS, d // HEADS).transpose(1, 2)  # noqa: E731
+        split = lambda x: x.view(b, seq_len, HEADS, d // HEADS).transpose(1, 2)  # noqa: E731
         q, k, v = split(att.query(h)), split(att.key(h)), split(att.value(h))
         scores = q @ k.transpose(-1, -2) / math.sqrt(d // HEADS)
         scores = scores.masked_fill(~allowed[:, None], -1e9)
-        ctx = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, l, d)
+        ctx = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, seq_len, d)
         h = block.attention_norm(h + att.output(ctx))
         h = block.ffn_norm(h + block.ffn.output(torch.relu(block.ffn.intermediate(h))))
     return h

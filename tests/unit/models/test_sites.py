@@ -3,7 +3,16 @@
 import pytest
 import torch
 from torch import nn
-from transformers import BertConfig, BertModel, RobertaConfig, RobertaModel, ViTConfig, ViTMAEConfig, ViTMAEModel, ViTModel
+from transformers import (
+    BertConfig,
+    BertModel,
+    RobertaConfig,
+    RobertaModel,
+    ViTConfig,
+    ViTMAEConfig,
+    ViTMAEModel,
+    ViTModel,
+)
 
 from transrec.models.item_encoders import IdItemEncoder, ImageItemEncoder, TextItemEncoder
 from transrec.models.sasrec import SASRec
@@ -31,12 +40,22 @@ def models() -> dict[str, TransRec]:
 
 
 EXPECTED = {  # block-1 names per kind, written out by hand from the pinned transformers
-    "bert": {"query": "encoder.layer.1.attention.self.query", "value": "encoder.layer.1.attention.self.value",
-             "attention_output": "encoder.layer.1.attention.output.dense", "ffn_output": "encoder.layer.1.output.dense",
-             "attention": "encoder.layer.1.attention", "ffn": "encoder.layer.1.intermediate"},
-    "vit": {"query": "layers.1.attention.q_proj", "value": "layers.1.attention.v_proj",
-            "attention_output": "layers.1.attention.o_proj", "ffn_output": "layers.1.mlp.fc2",
-            "attention": "layers.1.attention", "ffn": "layers.1.mlp"},
+    "bert": {
+        "query": "encoder.layer.1.attention.self.query",
+        "value": "encoder.layer.1.attention.self.value",
+        "attention_output": "encoder.layer.1.attention.output.dense",
+        "ffn_output": "encoder.layer.1.output.dense",
+        "attention": "encoder.layer.1.attention",
+        "ffn": "encoder.layer.1.intermediate",
+    },
+    "vit": {
+        "query": "layers.1.attention.q_proj",
+        "value": "layers.1.attention.v_proj",
+        "attention_output": "layers.1.attention.o_proj",
+        "ffn_output": "layers.1.mlp.fc2",
+        "attention": "layers.1.attention",
+        "ffn": "layers.1.mlp",
+    },
 }
 EXPECTED["roberta"], EXPECTED["vit_mae"] = EXPECTED["bert"], EXPECTED["vit"]
 
@@ -62,9 +81,14 @@ def test_item_sites_are_exact(models, model_type):
 def test_user_sites(models):
     model = models["bert"]
     names = [s.name for s in model.sites(("user",), ("query", "attention_output", "ffn_output"))]
-    assert names == ["user_encoder.blocks.0.attention.query", "user_encoder.blocks.1.attention.query",
-                     "user_encoder.blocks.0.attention.output", "user_encoder.blocks.1.attention.output",
-                     "user_encoder.blocks.0.ffn.output", "user_encoder.blocks.1.ffn.output"]
+    assert names == [
+        "user_encoder.blocks.0.attention.query",
+        "user_encoder.blocks.1.attention.query",
+        "user_encoder.blocks.0.attention.output",
+        "user_encoder.blocks.1.attention.output",
+        "user_encoder.blocks.0.ffn.output",
+        "user_encoder.blocks.1.ffn.output",
+    ]
     norms = model.sites(("user",), ("layer_norm",))
     assert [s.name for s in norms][-1] == "user_encoder.input_norm" and norms[-1].layer == -1
     assert len(model.sites(("item", "user"), ("query",))) == 4
@@ -90,4 +114,13 @@ def test_site_replace(models):
     site = model.sites(("user",), ("value",))[0]
     old = site.module
     assert site.replace(nn.Identity()) is old and isinstance(site.module, nn.Identity)
-    assert set(SITE_KINDS) >= {"query", "value", "attention_output", "ffn_output", "attention", "ffn", "layer_norm", "bias"}
+    assert set(SITE_KINDS) >= {
+        "query",
+        "value",
+        "attention_output",
+        "ffn_output",
+        "attention",
+        "ffn",
+        "layer_norm",
+        "bias",
+    }

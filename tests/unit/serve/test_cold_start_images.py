@@ -14,8 +14,8 @@ from PIL import Image
 from transformers import BertConfig, BertModel
 
 from transrec import recommend as cli
-from transrec.data.split import split_frame
 from transrec.data.images import LmdbImageReader
+from transrec.data.split import split_frame
 from transrec.export import export
 from transrec.io import write_json
 from transrec.models.random_encoder import save_random_vit
@@ -30,14 +30,22 @@ STORED_PX = 48  # the store holds 48-px pictures, the ViT reads 32 px: new items
 
 def _spec(kind: str, name: str) -> dict:
     paths = {"text": "data/tokens.npz", "image": "data/images.lmdb"}
-    content = ({"kind": "multimodal", "paths": paths} if kind == "multimodal" else
-               {"kind": kind, "path": paths[kind]})
-    encoder = ({"kind": "multimodal", "paths": {"text": "base/bert", "image": "base/vit"}} if kind == "multimodal" else
-               {"kind": kind, "path": {"text": "base/bert", "image": "base/vit"}[kind]})
+    content = {"kind": "multimodal", "paths": paths} if kind == "multimodal" else {"kind": kind, "path": paths[kind]}
+    encoder = (
+        {"kind": "multimodal", "paths": {"text": "base/bert", "image": "base/vit"}}
+        if kind == "multimodal"
+        else {"kind": kind, "path": {"text": "base/bert", "image": "base/vit"}[kind]}
+    )
     return {
         "stage": "pretrain",
-        "name": {"dataset": "tiny", "encoder": kind, "objective": "sasrec", "method": "fta", "start": "nopt",
-                 "seed": 0},
+        "name": {
+            "dataset": "tiny",
+            "encoder": kind,
+            "objective": "sasrec",
+            "method": "fta",
+            "start": "nopt",
+            "seed": 0,
+        },
         "data": {"split": "data/split.parquet", "items": "data/items.parquet", "content": content},
         "encoder": encoder,
         "model": {"d_model": 8, "max_len": 5, "n_blocks": 1, "n_heads": 2, "dropout": 0.1},
@@ -45,8 +53,15 @@ def _spec(kind: str, name: str) -> dict:
         "method": {"kind": "fta"},
         "also_train": ["item_encoder", "dtl", "user_encoder"] + (["fusion"] if kind == "multimodal" else []),
         "optim": {"lr": {"item_encoder": 1e-3, "dtl": 1e-3, "user_encoder": 1e-3, "fusion": 1e-3}},
-        "train": {"epochs": 1, "batch_size": 4, "patience": 5, "threads": 1, "seed": 0, "device": "cpu",
-                  "max_steps_per_epoch": 2},
+        "train": {
+            "epochs": 1,
+            "batch_size": 4,
+            "patience": 5,
+            "threads": 1,
+            "seed": 0,
+            "device": "cpu",
+            "max_steps_per_epoch": 2,
+        },
         "eval": {"ks": [10], "user_batch": 8, "item_batch": 5},  # several batches, as a larger catalogue would
         "out_dir": f"runs/{name}",
     }
@@ -58,15 +73,28 @@ def image_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve_images")
     (root / "data").mkdir()
     torch.manual_seed(0)
-    save_random_vit(root / "base" / "vit", hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                    intermediate_size=24, image_size=32, patch_size=16)
+    save_random_vit(
+        root / "base" / "vit",
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=24,
+        image_size=32,
+        patch_size=16,
+    )
     sequences = [[(3 * u + j) % N_ITEMS + 1 for j in range(7)] for u in range(8)]
     split_frame(pl.DataFrame({"user_idx": range(8), "sequence": sequences}), max_len=100).write_parquet(
-        root / "data" / "split.parquet")
+        root / "data" / "split.parquet"
+    )
     ids = [f"P{i}" for i in range(1, N_ITEMS + 1)]
-    pl.DataFrame({"item_idx": list(range(1, N_ITEMS + 1)), "item_id": ids,
-                  "title": [f"Photo {i} of a {['cat', 'dog', 'boat'][i % 3]}" for i in range(1, N_ITEMS + 1)]},
-                 schema_overrides={"item_idx": pl.Int32}).write_parquet(root / "data" / "items.parquet")
+    pl.DataFrame(
+        {
+            "item_idx": list(range(1, N_ITEMS + 1)),
+            "item_id": ids,
+            "title": [f"Photo {i} of a {['cat', 'dog', 'boat'][i % 3]}" for i in range(1, N_ITEMS + 1)],
+        },
+        schema_overrides={"item_idx": pl.Int32},
+    ).write_parquet(root / "data" / "items.parquet")
     rng = np.random.default_rng(0)
     env = lmdb.open(str(root / "data" / "images.lmdb"), map_size=1 << 24)
     with env.begin(write=True) as txn:  # JPEG bytes keyed by item id, as build_lmdb stores them
@@ -82,11 +110,23 @@ def image_runs(tmp_path_factory):
 
         from transrec.data.tokens import build_token_cache
 
-        BertModel(BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                             intermediate_size=24, max_position_embeddings=40),
-                  add_pooling_layer=False).save_pretrained(root / "base" / "bert")
-        build_token_cache(root / "data" / "items.parquet", root / "data" / "tokens.npz",
-                          tokenizer_path=str(gt.get_model_path()), max_tokens=12)
+        BertModel(
+            BertConfig(
+                vocab_size=30522,
+                hidden_size=16,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                intermediate_size=24,
+                max_position_embeddings=40,
+            ),
+            add_pooling_layer=False,
+        ).save_pretrained(root / "base" / "bert")
+        build_token_cache(
+            root / "data" / "items.parquet",
+            root / "data" / "tokens.npz",
+            tokenizer_path=str(gt.get_model_path()),
+            max_tokens=12,
+        )
         kinds.append("multimodal")
     except ImportError:
         pass
@@ -99,8 +139,11 @@ def image_runs(tmp_path_factory):
             train(RunConfig.from_dict(spec))
     finally:
         os.chdir(cwd)
-    return {"root": root, "image": root / "runs/image",
-            "multimodal": root / "runs/multimodal" if "multimodal" in kinds else None}
+    return {
+        "root": root,
+        "image": root / "runs/image",
+        "multimodal": root / "runs/multimodal" if "multimodal" in kinds else None,
+    }
 
 
 def stored_image(root: Path, item_id: str, out: Path) -> Path:
@@ -183,14 +226,19 @@ def test_new_items_file_with_images(tmp_path):
     Image.new("RGB", (8, 8)).save(absolute)
     good = tmp_path / "new.tsv"
     good.write_text(f"item_id\ttitle\timage\nX1\tA new story\tpics/a.png\n\nX2\t\t{absolute}\nX3\tNo picture\n")
-    assert read_new_items(good) == (["X1", "X2", "X3"], ["A new story", None, "No picture"],
-                                    [str(tmp_path / "pics" / "a.png"), str(absolute), None])
+    assert read_new_items(good) == (
+        ["X1", "X2", "X3"],
+        ["A new story", None, "No picture"],
+        [str(tmp_path / "pics" / "a.png"), str(absolute), None],
+    )
     headerless = tmp_path / "plain.tsv"
     headerless.write_text("X1\tA new story\tpics/a.png\n")
     assert read_new_items(headerless) == (["X1"], ["A new story"], [str(tmp_path / "pics" / "a.png")])
-    for body, message in [("X1\tfine\tpics/a.png\nX2\t\t\n", r"bad.tsv, line 2: expected `item_id<TAB>title` or"),
-                          ("X1\tfine\tpics/nope.png\n", r"bad.tsv, line 1: no image file at .*nope.png"),
-                          ("X1\ta\tpics/a.png\textra\n", r"bad.tsv, line 1: expected")]:
+    for body, message in [
+        ("X1\tfine\tpics/a.png\nX2\t\t\n", r"bad.tsv, line 2: expected `item_id<TAB>title` or"),
+        ("X1\tfine\tpics/nope.png\n", r"bad.tsv, line 1: no image file at .*nope.png"),
+        ("X1\ta\tpics/a.png\textra\n", r"bad.tsv, line 1: expected"),
+    ]:
         bad = tmp_path / "bad.tsv"
         bad.write_text(body)
         with pytest.raises(ValueError, match=message):
@@ -201,8 +249,9 @@ def test_the_cli_adds_image_items_from_a_tsv(image_runs, tmp_path, capsys, monke
     stored_image(image_runs["root"], "P7", tmp_path / "p7.jpg")
     (tmp_path / "new.tsv").write_text("NEW7\tA photo of a boat\tp7.jpg\n")
     monkeypatch.chdir(image_runs["root"])
-    cli.main([str(image_runs["image"]), "--ids", "P1", "P2", "--k", str(N_ITEMS - 1), "--items",
-              str(tmp_path / "new.tsv")])
+    cli.main(
+        [str(image_runs["image"]), "--ids", "P1", "P2", "--k", str(N_ITEMS - 1), "--items", str(tmp_path / "new.tsv")]
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "rank\titem_id\ttitle\tscore" and len(lines) == N_ITEMS
     rows = {line.split("\t")[1]: line.split("\t") for line in lines[1:]}

@@ -20,9 +20,15 @@ def split(runs):
 
 def test_an_export_loads_with_one_call_and_recommends_the_runs_topk(runs, tmp_path):
     folder = export(runs["target_a"], tmp_path / "model", base_dir=runs["root"])
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "catalogue.safetensors", "config.json",
-                                                         "init.safetensors", "items.parquet", "tokenizer",
-                                                         "trainable.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md",
+        "catalogue.safetensors",
+        "config.json",
+        "init.safetensors",
+        "items.parquet",
+        "tokenizer",
+        "trainable.safetensors",
+    ]
     run = Recommender.from_run(runs["target_a"], runs["root"])
     loaded = Recommender.from_pretrained(folder)
     expected, got = run.recommend_users(split(runs), 10), loaded.recommend_users(split(runs), 10)
@@ -30,7 +36,8 @@ def test_an_export_loads_with_one_call_and_recommends_the_runs_topk(runs, tmp_pa
     assert got["score"].to_list() == pytest.approx(expected["score"].to_list(), abs=1e-6)
     # only what the run trained travels (plus the source run's tensors it started from), not the base encoder
     assert set(load_file(folder / "trainable.safetensors")) == set(run.model.state_dict(keep_vars=True)) & {
-        n for n, p in run.model.named_parameters() if p.requires_grad}
+        n for n, p in run.model.named_parameters() if p.requires_grad
+    }
     card = (folder / "README.md").read_text()
     assert "| test |" in card and "Recommender.from_pretrained" in card
     titles = loaded.recommend_history(titles=["Story 3 about election"], k=3)  # the tokenizer travels too

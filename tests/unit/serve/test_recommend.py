@@ -22,8 +22,9 @@ def split(runs):
 
 def test_top10_of_the_test_histories_is_the_runs_hr_at_10(runs, target):
     top = target.recommend_users(split(runs), 10, history="test")
-    targets = split(runs).select(pl.col("user_idx").cast(pl.String).alias("user"),
-                                 ("N" + pl.col("test_target").cast(pl.String)).alias("item_id"))
+    targets = split(runs).select(
+        pl.col("user_idx").cast(pl.String).alias("user"), ("N" + pl.col("test_target").cast(pl.String)).alias("item_id")
+    )
     hits = top.join(targets, on=["user", "item_id"]).height
     metrics = json.loads((runs["target_a"] / "metrics.json").read_text())
     assert 100.0 * hits / targets.height == pytest.approx(metrics["test"]["hr@10"])
@@ -36,8 +37,11 @@ def test_recommend_writes_every_users_topk_with_history_masked(runs, tmp_path):
     assert top.columns == ["user", "rank", "item_id", "title", "score"]
     assert top.height == 10 * 5 and top["rank"].to_list()[:5] == [1, 2, 3, 4, 5]
     assert top.group_by("user").agg(pl.col("score").is_sorted(descending=True).all())["score"].all()
-    seen = split(runs).select(pl.col("user_idx").cast(pl.String).alias("user"),
-                              pl.col("sequence").list.tail(6)).explode("sequence")
+    seen = (
+        split(runs)
+        .select(pl.col("user_idx").cast(pl.String).alias("user"), pl.col("sequence").list.tail(6))
+        .explode("sequence")
+    )
     seen = seen.with_columns(("N" + pl.col("sequence").cast(pl.String)).alias("item_id"))
     assert top.join(seen, on=["user", "item_id"]).height == 0  # the last L items are never recommended
     assert top.filter(pl.col("item_id") == "N5")["title"].unique().to_list() in ([], ["Story 5 about football"])

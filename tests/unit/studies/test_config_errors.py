@@ -26,10 +26,21 @@ def _set(config, path, value):
 CASES = {
     "unknown method kind": (("methods", "frozen", "kind"), "frozn", r"methods\.frozen.*frozn"),
     "unknown method field": (("methods", "houlsby", "depth"), 3, r"methods\.houlsby.*depth"),
-    "ftn n above the encoder depth": (("methods", "fta"), {"kind": "ftn", "n": 7, "also_train": []}, r"methods\.fta.*\b7\b"),
-    "missing local encoder folder": (("encoders", "minilm", "path"), "/nowhere/minilm", r"encoders\.minilm\.path.*does not exist"),
-    "hub id typo while offline": (("encoders", "minilm", "path"), "sentence-transformers/all-MiniLM-L6-v3",
-                                  r"encoders\.minilm\.path.*all-MiniLM-L6-v3"),
+    "ftn n above the encoder depth": (
+        ("methods", "fta"),
+        {"kind": "ftn", "n": 7, "also_train": []},
+        r"methods\.fta.*\b7\b",
+    ),
+    "missing local encoder folder": (
+        ("encoders", "minilm", "path"),
+        "/nowhere/minilm",
+        r"encoders\.minilm\.path.*does not exist",
+    ),
+    "hub id typo while offline": (
+        ("encoders", "minilm", "path"),
+        "sentence-transformers/all-MiniLM-L6-v3",
+        r"encoders\.minilm\.path.*all-MiniLM-L6-v3",
+    ),
     "ks without 10": (("train", "ks"), [5, 20], r"ks"),
     "empty seeds": (("experiments", "text", "seeds"), [], r"seeds"),
     "empty methods": (("experiments", "text", "methods"), [], r"methods"),

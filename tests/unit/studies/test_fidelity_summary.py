@@ -11,14 +11,28 @@ SUMMARY = Path(__file__).resolve().parents[3] / "bench" / "fidelity_summary.py"
 def _write(root: Path, method: str, seed: int, hr: float) -> None:
     path = root / "results" / "runs" / method / str(seed) / "metrics.json"
     path.parent.mkdir(parents=True)
-    RunMetrics.from_dict({
-        "run": {"dataset": "d", "encoder": "minilm", "objective": "converged", "method": method, "start": "nopt",
-                "seed": seed, "stage": "adapt"},
-        "best_epoch": 1, "valid": {"hr@10": 1.0, "ndcg@10": 2.0}, "test": {"hr@10": hr, "ndcg@10": hr / 2},
-        "curve": [{"epoch": 1, "loss": 1.0, "valid": {"ndcg@10": 2.0}, "train_seconds": 3.0, "eval_seconds": 1.0}],
-        "trainable_parameters": 10, "total_parameters": 100, "trainable_share": 0.1, "seconds_per_epoch": 3.0,
-        "repeat_share": {"valid": 0.0, "test": 0.0},
-    }).save(path)
+    RunMetrics.from_dict(
+        {
+            "run": {
+                "dataset": "d",
+                "encoder": "minilm",
+                "objective": "converged",
+                "method": method,
+                "start": "nopt",
+                "seed": seed,
+                "stage": "adapt",
+            },
+            "best_epoch": 1,
+            "valid": {"hr@10": 1.0, "ndcg@10": 2.0},
+            "test": {"hr@10": hr, "ndcg@10": hr / 2},
+            "curve": [{"epoch": 1, "loss": 1.0, "valid": {"ndcg@10": 2.0}, "train_seconds": 3.0, "eval_seconds": 1.0}],
+            "trainable_parameters": 10,
+            "total_parameters": 100,
+            "trainable_share": 0.1,
+            "seconds_per_epoch": 3.0,
+            "repeat_share": {"valid": 0.0, "test": 0.0},
+        }
+    ).save(path)
 
 
 def test_summary_over_finished_seeds(tmp_path):

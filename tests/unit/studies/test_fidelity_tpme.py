@@ -8,14 +8,30 @@ from transrec.studies.tables import write_runs_table
 def _metrics(tmp_path, method: str, seconds: float, params: int, memory: float | None):
     path = tmp_path / method / "metrics.json"
     path.parent.mkdir()
-    RunMetrics.from_dict({
-        "run": {"dataset": "d", "encoder": "e", "objective": "inbatch", "method": method, "start": "nopt", "seed": 1,
-                "stage": "adapt"},
-        "best_epoch": 1, "valid": {"hr@10": 1.0, "ndcg@10": 1.0}, "test": {"hr@10": 1.0, "ndcg@10": 1.0},
-        "curve": [], "trainable_parameters": params, "total_parameters": 1000, "trainable_share": params / 1000,
-        "seconds_per_epoch": seconds, "peak_memory_gb": memory, "repeat_share": {"valid": 0.0, "test": 0.0},
-        "device": "cpu" if memory is None else "cuda",
-    }).save(path)
+    RunMetrics.from_dict(
+        {
+            "run": {
+                "dataset": "d",
+                "encoder": "e",
+                "objective": "inbatch",
+                "method": method,
+                "start": "nopt",
+                "seed": 1,
+                "stage": "adapt",
+            },
+            "best_epoch": 1,
+            "valid": {"hr@10": 1.0, "ndcg@10": 1.0},
+            "test": {"hr@10": 1.0, "ndcg@10": 1.0},
+            "curve": [],
+            "trainable_parameters": params,
+            "total_parameters": 1000,
+            "trainable_share": params / 1000,
+            "seconds_per_epoch": seconds,
+            "peak_memory_gb": memory,
+            "repeat_share": {"valid": 0.0, "test": 0.0},
+            "device": "cpu" if memory is None else "cuda",
+        }
+    ).save(path)
     return path
 
 

@@ -16,8 +16,13 @@ def _write(path, method, seed, epochs=4):
         "stage": "adapt",
     }
     curve = [
-        {"epoch": e, "loss": 1.0, "valid": {"ndcg@10": 2.0 + e * (seed + 1), "hr@10": 3.0}, "train_seconds": 1.0,
-         "eval_seconds": 0.1}
+        {
+            "epoch": e,
+            "loss": 1.0,
+            "valid": {"ndcg@10": 2.0 + e * (seed + 1), "hr@10": 3.0},
+            "train_seconds": 1.0,
+            "eval_seconds": 0.1,
+        }
         for e in range(1, epochs + 1)
     ]
     path.parent.mkdir(parents=True)
@@ -49,11 +54,34 @@ def test_many_runs_and_no_runs_still_plot(tmp_path):
 def test_learning_curves_are_small_multiples_one_panel_per_experiment(tmp_path):
     from transrec.studies.figures import curve_panels
 
-    runs = [{"stage": "adapt", "dataset": d, "encoder": "bert", "objective": "inbatch", "method": m, "start": "x",
-             "seed": 1} for d in ("adressa", "amazon") for m in ("fta", "lora")]
-    runs.append({"stage": "pretrain", "dataset": "mind", "encoder": "bert", "objective": "inbatch", "method": "fta",
-                 "start": "none", "seed": 1})
+    runs = [
+        {
+            "stage": "adapt",
+            "dataset": d,
+            "encoder": "bert",
+            "objective": "inbatch",
+            "method": m,
+            "start": "x",
+            "seed": 1,
+        }
+        for d in ("adressa", "amazon")
+        for m in ("fta", "lora")
+    ]
+    runs.append(
+        {
+            "stage": "pretrain",
+            "dataset": "mind",
+            "encoder": "bert",
+            "objective": "inbatch",
+            "method": "fta",
+            "start": "none",
+            "seed": 1,
+        }
+    )
     panels = curve_panels(runs)
     assert list(panels.values()) == [[0, 1], [2, 3], [4]]
-    assert list(panels) == ["adapt / adressa / bert / inbatch", "adapt / amazon / bert / inbatch",
-                            "pretrain / mind / bert / inbatch"]
+    assert list(panels) == [
+        "adapt / adressa / bert / inbatch",
+        "adapt / amazon / bert / inbatch",
+        "pretrain / mind / bert / inbatch",
+    ]

@@ -48,12 +48,17 @@ def test_adapt_run_config_starts_from_the_source_checkpoint(config):
 @pytest.mark.parametrize(("source_seed", "expected"), [(None, {42, 43}), (42, {42})])
 def test_source_seed_shares_one_pretraining_across_adaptation_seeds(config, source_seed, expected):
     config = {**config, "source_seed": source_seed}
-    text = [r for r in grid.expand_runs(config) if r.stage == "pretrain" and r.dataset == "mind" and r.objective == "inbatch"]
+    text = [
+        r
+        for r in grid.expand_runs(config)
+        if r.stage == "pretrain" and r.dataset == "mind" and r.objective == "inbatch"
+    ]
     assert {r.seed for r in text} == expected
     run = grid.Run("adapt", "adressa", "bert_small", "inbatch", "fta", "mind", 43)
     source_seed_used = 43 if source_seed is None else source_seed
     assert grid.run_config(config, run)["init_checkpoint"] == (
-        f"results/runs/pretrain/mind/bert_small/inbatch/{source_seed_used}/best.pt")
+        f"results/runs/pretrain/mind/bert_small/inbatch/{source_seed_used}/best.pt"
+    )
     assert grid.run_config(config, run)["train"]["seed"] == 43  # the adaptation keeps its own seed
 
 
@@ -150,8 +155,12 @@ def test_hyper_parameters_layer_train_modality_objective_encoder_method(config):
     rc = grid.run_config(cfg, grid.Run("adapt", "adressa", "bert_small", "strong", "frozen", "mind", 42))
     assert rc["objective"] == "inbatch" and rc["name"]["objective"] == "strong"
     assert rc["train"]["batch_size"] == 128 and rc["train"]["epochs"] == 9  # encoder layer beats objective layer
-    assert rc["optim"]["lr"] == {**config["train"]["lr"], **config["modalities"]["text"]["lr"], "dtl": 3e-3,
-                                 "user_encoder": 2e-3}
+    assert rc["optim"]["lr"] == {
+        **config["train"]["lr"],
+        **config["modalities"]["text"]["lr"],
+        "dtl": 3e-3,
+        "user_encoder": 2e-3,
+    }
     assert rc["model"]["dropout"] == 0.3
     other = grid.run_config(cfg, grid.Run("adapt", "adressa", "bert_small", "strong", "fta", "mind", 42))
     assert other["model"]["dropout"] == config["model"]["dropout"]  # only the method it names changes

@@ -15,11 +15,24 @@ MODALITIES = {"e": "text"}
 
 
 def _metrics(path, dataset, method, seed, hr, start="mind", params=1000):
-    run = {"stage": "adapt", "dataset": dataset, "encoder": "e", "objective": "sasrec", "method": method,
-           "start": start, "seed": seed}
-    metrics = {"run": run, "valid": {"hr@10": hr, "ndcg@10": hr / 2}, "test": {"hr@10": hr, "ndcg@10": hr / 2},
-               "repeat_share": {"valid": 0.0, "test": 0.0}, "trainable_parameters": params, "total_parameters": 10_000,
-               "seconds_per_epoch": 2.0}
+    run = {
+        "stage": "adapt",
+        "dataset": dataset,
+        "encoder": "e",
+        "objective": "sasrec",
+        "method": method,
+        "start": start,
+        "seed": seed,
+    }
+    metrics = {
+        "run": run,
+        "valid": {"hr@10": hr, "ndcg@10": hr / 2},
+        "test": {"hr@10": hr, "ndcg@10": hr / 2},
+        "repeat_share": {"valid": 0.0, "test": 0.0},
+        "trainable_parameters": params,
+        "total_parameters": 10_000,
+        "seconds_per_epoch": 2.0,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(metrics))
     return path
@@ -27,19 +40,35 @@ def _metrics(path, dataset, method, seed, hr, start="mind", params=1000):
 
 @pytest.fixture
 def runs(tmp_path):
-    values = {("adressa", "fta"): (10.0, 12.0), ("adressa", "houlsby"): (8.0, 9.0),
-              ("amazon", "fta"): (5.0, 7.0), ("amazon", "houlsby"): (6.0, 6.0)}
+    values = {
+        ("adressa", "fta"): (10.0, 12.0),
+        ("adressa", "houlsby"): (8.0, 9.0),
+        ("amazon", "fta"): (5.0, 7.0),
+        ("amazon", "houlsby"): (6.0, 6.0),
+    }
     paths = []
     for (dataset, method), hrs in values.items():
         for seed, hr in zip((1, 2), hrs):
-            paths.append(_metrics(tmp_path / dataset / method / str(seed) / "metrics.json", dataset, method, seed, hr,
-                                  params=10_000 if method == "fta" else 500))
+            paths.append(
+                _metrics(
+                    tmp_path / dataset / method / str(seed) / "metrics.json",
+                    dataset,
+                    method,
+                    seed,
+                    hr,
+                    params=10_000 if method == "fta" else 500,
+                )
+            )
     return paths
 
 
-STUDY = {"caption": "FTA against Houlsby adapters", "paper": "adapter4rec", "experiments": ["text"],
-         "methods": ["houlsby", "fta"], "table": {"rows": ["method"], "columns": ["dataset"],
-                                                  "values": ["hr@10", "share_pct"]}}
+STUDY = {
+    "caption": "FTA against Houlsby adapters",
+    "paper": "adapter4rec",
+    "experiments": ["text"],
+    "methods": ["houlsby", "fta"],
+    "table": {"rows": ["method"], "columns": ["dataset"], "values": ["hr@10", "share_pct"]},
+}
 
 
 def test_summary_is_mean_and_sample_std_over_seeds(runs):
@@ -65,25 +94,37 @@ def test_study_table_layout_and_formats(runs, tmp_path):
 
 
 def test_scaling_views_become_fractions_and_nopt_is_zero(tmp_path):
-    paths = [_metrics(tmp_path / "a" / "metrics.json", "adressa@0.25", "fta", 1, 4.0, start="mind@0.5"),
-             _metrics(tmp_path / "b" / "metrics.json", "adressa", "fta", 1, 3.0, start="nopt")]
+    paths = [
+        _metrics(tmp_path / "a" / "metrics.json", "adressa@0.25", "fta", 1, 4.0, start="mind@0.5"),
+        _metrics(tmp_path / "b" / "metrics.json", "adressa", "fta", 1, 3.0, start="nopt"),
+    ]
     frame = study_frame(paths, KINDS, MODALITIES).sort("source_fraction")
     assert frame["dataset"].to_list() == ["adressa", "adressa"] and frame["start"].to_list() == ["nopt", "mind"]
     assert frame["source_fraction"].to_list() == [0.0, 0.5] and frame["target_fraction"].to_list() == [1.0, 0.25]
     assert frame["modality"].to_list() == ["text", "text"]
 
 
-@pytest.mark.parametrize("figure", [
-    {"kind": "line", "x": "trainable_parameters", "y": "hr@10", "series": "method_kind", "panels": "dataset",
-     "log_x": True},
-    {"kind": "bar", "x": "method", "y": "ndcg@10", "series": "dataset", "panels": None, "log_x": False},
-])
+@pytest.mark.parametrize(
+    "figure",
+    [
+        {
+            "kind": "line",
+            "x": "trainable_parameters",
+            "y": "hr@10",
+            "series": "method_kind",
+            "panels": "dataset",
+            "log_x": True,
+        },
+        {"kind": "bar", "x": "method", "y": "ndcg@10", "series": "dataset", "panels": None, "log_x": False},
+    ],
+)
 def test_study_figure_png_and_pdf(runs, tmp_path, figure):
     study = {**STUDY, "methods": ["fta", "houlsby"], "figure": figure}
     study.pop("table")
     out_png, out_pdf = tmp_path / "f.png", tmp_path / "f.pdf"
-    plot_study_figure(runs, study, name="fig", method_kinds=KINDS, modalities=MODALITIES, out_png=out_png,
-                      out_pdf=out_pdf)
+    plot_study_figure(
+        runs, study, name="fig", method_kinds=KINDS, modalities=MODALITIES, out_png=out_png, out_pdf=out_pdf
+    )
     assert out_png.read_bytes()[:4] == b"\x89PNG" and out_pdf.read_bytes()[:4] == b"%PDF"
 
 
@@ -93,11 +134,23 @@ def test_study_expansion_shares_runs_and_adds_pretraining(repo_root):
     config = yaml.safe_load((repo_root / "config/config.yaml").read_text())
     config["source_seed"] = None  # one source pre-training per adaptation seed
     config["studies"] = {
-        "scaling": {"caption": "c", "experiments": ["text"], "methods": ["fta"], "source_fractions": [0.5, 1.0],
-                    "target_fractions": [0.25, 1.0], "nopt": True, "seeds": [1, 2],
-                    "figure": {"x": "source_fraction"}},
-        "again": {"caption": "c", "experiments": ["text"], "methods": ["fta"], "seeds": [1],
-                  "table": {"rows": ["method"]}},
+        "scaling": {
+            "caption": "c",
+            "experiments": ["text"],
+            "methods": ["fta"],
+            "source_fractions": [0.5, 1.0],
+            "target_fractions": [0.25, 1.0],
+            "nopt": True,
+            "seeds": [1, 2],
+            "figure": {"x": "source_fraction"},
+        },
+        "again": {
+            "caption": "c",
+            "experiments": ["text"],
+            "methods": ["fta"],
+            "seeds": [1],
+            "table": {"rows": ["method"]},
+        },
     }
     config = grid.resolve_config(config)
     runs = grid.study_runs(config, "scaling")

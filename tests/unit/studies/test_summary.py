@@ -5,24 +5,63 @@ import json
 from transrec.studies.summary import write_summary
 
 EXPERIMENTS = {
-    "text": {"source": "mind", "target": "adressa", "encoder": "bert", "objectives": ["inbatch"],
-             "methods": ["fta", "houlsby", "lora", "bitfit"], "nopt_methods": ["fta"]},
+    "text": {
+        "source": "mind",
+        "target": "adressa",
+        "encoder": "bert",
+        "objectives": ["inbatch"],
+        "methods": ["fta", "houlsby", "lora", "bitfit"],
+        "nopt_methods": ["fta"],
+    },
     "mm": {"target": "adressa", "encoder": "mm", "objectives": ["inbatch"], "methods": ["fta", "iisan_cached"]},
 }
-METHODS = {"fta": {"kind": "fta"}, "houlsby": {"kind": "houlsby"}, "lora": {"kind": "lora"},
-           "bitfit": {"kind": "bitfit"}, "iisan_cached": {"kind": "iisan", "cached": True}}
+METHODS = {
+    "fta": {"kind": "fta"},
+    "houlsby": {"kind": "houlsby"},
+    "lora": {"kind": "lora"},
+    "bitfit": {"kind": "bitfit"},
+    "iisan_cached": {"kind": "iisan", "cached": True},
+}
 
 
 def _run(root, stage, encoder, method, start, seed, hr, seconds=1.0):
-    run = {"dataset": "adressa", "encoder": encoder, "objective": "inbatch" if stage == "adapt" else "none",
-           "method": method, "start": start, "seed": seed, "stage": stage}
+    run = {
+        "dataset": "adressa",
+        "encoder": encoder,
+        "objective": "inbatch" if stage == "adapt" else "none",
+        "method": method,
+        "start": start,
+        "seed": seed,
+        "stage": stage,
+    }
     path = root / f"{stage}_{encoder}_{method}_{start}_{seed}" / "metrics.json"
     path.parent.mkdir(parents=True)
-    curve = [] if stage == "baseline" else [{"epoch": 1, "loss": 1.0, "valid": {"ndcg@10": 1.0, "hr@10": 2.0},
-                                             "train_seconds": seconds, "eval_seconds": 0.1}]
-    path.write_text(json.dumps({"run": run, "best_epoch": 1 if curve else None, "curve": curve, "valid": {},
-                                "test": {"hr@10": hr, "ndcg@10": hr / 2}, "repeat_share": {},
-                                "seconds_per_epoch": seconds if curve else None}))
+    curve = (
+        []
+        if stage == "baseline"
+        else [
+            {
+                "epoch": 1,
+                "loss": 1.0,
+                "valid": {"ndcg@10": 1.0, "hr@10": 2.0},
+                "train_seconds": seconds,
+                "eval_seconds": 0.1,
+            }
+        ]
+    )
+    path.write_text(
+        json.dumps(
+            {
+                "run": run,
+                "best_epoch": 1 if curve else None,
+                "curve": curve,
+                "valid": {},
+                "test": {"hr@10": hr, "ndcg@10": hr / 2},
+                "repeat_share": {},
+                "seconds_per_epoch": seconds if curve else None,
+            }
+        )
+    )
     return path
 
 
@@ -42,8 +81,10 @@ def test_findings_and_verdicts(tmp_path):
     out = tmp_path / "summary.md"
     findings = {f.claim.split(" — ")[0]: f for f in write_summary(paths, EXPERIMENTS, METHODS, out)}
     assert findings["Pre-training on the source helps: FTA from mind beats FTA from scratch (NoPT)"].verdict == "yes"
-    assert "10.10 ± 0.14 (n=2) vs 7.10 ± 0.14 (n=2)" in findings[
-        "Pre-training on the source helps: FTA from mind beats FTA from scratch (NoPT)"].evidence
+    assert (
+        "10.10 ± 0.14 (n=2) vs 7.10 ± 0.14 (n=2)"
+        in findings["Pre-training on the source helps: FTA from mind beats FTA from scratch (NoPT)"].evidence
+    )
     assert findings["Houlsby adapters come close to full fine-tuning (>= 90% of FTA's HR@10)"].verdict == "yes"
     rivals = findings["Houlsby beats the other parameter-efficient methods (LoRA, prompt, LN, BitFit)"]
     assert rivals.verdict == "no" and "bitfit 10.00" in rivals.evidence

@@ -23,8 +23,13 @@ def _metrics(method, seed, test_ndcg, trainable, memory=12.5, epochs=3):
         "valid": {"hr@10": 10.0 + seed, "ndcg@10": 5.0 + seed},
         "test": {"hr@10": 9.5, "ndcg@10": test_ndcg},
         "curve": [
-            {"epoch": e, "loss": 1.0 / (e + 1), "valid": {"ndcg@10": 1.0 + e, "hr@10": 2.0 + e}, "train_seconds": 60.0,
-             "eval_seconds": 1.0}
+            {
+                "epoch": e,
+                "loss": 1.0 / (e + 1),
+                "valid": {"ndcg@10": 1.0 + e, "hr@10": 2.0 + e},
+                "train_seconds": 60.0,
+                "eval_seconds": 1.0,
+            }
             for e in range(epochs)
         ],
         "trainable_parameters": trainable,
@@ -109,7 +114,11 @@ def test_write_runs_table_csv_and_markdown(runs, tmp_path):
 
 def test_tpme_compares_the_methods_adapted_to_one_target(tmp_path):
     paths = []
-    for method, seconds, trainable, memory in [("fta", 100.0, 1_000, 10.0), ("lora", 50.0, 100, 4.0), ("frozen", 20.0, 0, 2.0)]:
+    for method, seconds, trainable, memory in [
+        ("fta", 100.0, 1_000, 10.0),
+        ("lora", 50.0, 100, 4.0),
+        ("frozen", 20.0, 0, 2.0),
+    ]:
         metrics = _metrics(method, 1, 5.0, trainable, memory)
         metrics["seconds_per_epoch"] = seconds
         path = tmp_path / method / "metrics.json"

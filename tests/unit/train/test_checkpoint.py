@@ -19,8 +19,11 @@ def _model() -> nn.Module:
 def test_best_holds_only_trainable_tensors_and_round_trips(tmp_path):
     torch.manual_seed(0)
     source = _model()
-    checkpoint.save_best(tmp_path / "best.pt", source, {"base": "x", "init_checkpoint": None, "method": {"kind": "fta"},
-                                                        "run_name": {"dataset": "d"}})
+    checkpoint.save_best(
+        tmp_path / "best.pt",
+        source,
+        {"base": "x", "init_checkpoint": None, "method": {"kind": "fta"}, "run_name": {"dataset": "d"}},
+    )
     saved = checkpoint.load(tmp_path / "best.pt")
     assert set(saved["trainable"]) == {"2.weight", "2.bias"}
     assert saved["base"] == "x" and saved["method"] == {"kind": "fta"}

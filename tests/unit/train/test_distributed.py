@@ -14,8 +14,14 @@ from transrec.train.config import RunConfig
 
 
 def _worker(rank: int, world_size: int, port: int, run: dict) -> None:
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), HF_HUB_OFFLINE="1")
+    os.environ.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        HF_HUB_OFFLINE="1",
+    )
     from transrec.train.loop import train
 
     metrics = train(RunConfig.from_dict(run))

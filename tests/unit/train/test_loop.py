@@ -8,10 +8,9 @@ import polars as pl
 import pytest
 import torch
 
-from transrec.data.split import eval_histories
-from transrec.data.split import split_frame
+from transrec.data.split import eval_histories, split_frame
 from transrec.io import write_json
-from transrec.train import checkpoint, loop
+from transrec.train import checkpoint
 from transrec.train.config import RunConfig
 from transrec.train.loop import train
 
@@ -26,9 +25,14 @@ def tiny_sequences(users: int = 8, length: int = 12, stride: int = 5) -> list[li
 def write_tiny_data(root: Path, sequences: list[list[int]]) -> tuple[Path, Path]:
     """split.parquet and items.parquet of `sequences` under root."""
     split = split_frame(pl.DataFrame({"user_idx": range(len(sequences)), "sequence": sequences}), max_len=100)
-    items = pl.DataFrame({"item_idx": list(range(1, N_ITEMS + 1)), "item_id": [f"N{i}" for i in range(1, N_ITEMS + 1)],
-                          "title": [f"news story number {i} about topic {i % 7}" for i in range(1, N_ITEMS + 1)]},
-                         schema_overrides={"item_idx": pl.Int32})
+    items = pl.DataFrame(
+        {
+            "item_idx": list(range(1, N_ITEMS + 1)),
+            "item_id": [f"N{i}" for i in range(1, N_ITEMS + 1)],
+            "title": [f"news story number {i} about topic {i % 7}" for i in range(1, N_ITEMS + 1)],
+        },
+        schema_overrides={"item_idx": pl.Int32},
+    )
     root.mkdir(parents=True, exist_ok=True)
     split.write_parquet(root / "split.parquet")
     items.write_parquet(root / "items.parquet")
@@ -40,7 +44,14 @@ def tiny_run(root: Path, **overrides) -> dict:
     split, items = write_tiny_data(root / "data", tiny_sequences())
     run = {
         "stage": "pretrain",
-        "name": {"dataset": "tiny", "encoder": "id", "objective": "sasrec", "method": "fta", "start": "nopt", "seed": 0},
+        "name": {
+            "dataset": "tiny",
+            "encoder": "id",
+            "objective": "sasrec",
+            "method": "fta",
+            "start": "nopt",
+            "seed": 0,
+        },
         "data": {"split": str(split), "items": str(items), "content": {"kind": "id", "path": None}},
         "encoder": {"kind": "id", "path": None},
         "model": {"d_model": 32, "max_len": 10, "n_blocks": 1, "n_heads": 2, "dropout": 0.1},
@@ -58,8 +69,11 @@ def tiny_run(root: Path, **overrides) -> dict:
 
 
 def test_overfits_next_item_patterns(tmp_path):
-    run = tiny_run(tmp_path, train={"epochs": 40, "batch_size": 4, "patience": 100, "threads": 1, "seed": 0},
-                   model={"d_model": 32, "max_len": 10, "n_blocks": 1, "n_heads": 2, "dropout": 0.0})
+    run = tiny_run(
+        tmp_path,
+        train={"epochs": 40, "batch_size": 4, "patience": 100, "threads": 1, "seed": 0},
+        model={"d_model": 32, "max_len": 10, "n_blocks": 1, "n_heads": 2, "dropout": 0.0},
+    )
     metrics = train(RunConfig.from_dict(run))
     _, targets = eval_histories(run["data"]["split"], "test", 10)
     assert targets.tolist() == [s[-1] for s in tiny_sequences()]  # not repeats: history masking is harmless here
@@ -67,8 +81,20 @@ def test_overfits_next_item_patterns(tmp_path):
     assert metrics["valid"]["hr@10"] == 100.0
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["test"] == metrics["test"] and saved["run"]["stage"] == "pretrain"
-    assert set(saved) >= {"best_epoch", "valid", "curve", "trainable_parameters", "total_parameters", "trainable_share",
-                          "seconds_per_epoch", "peak_memory_gb", "repeat_share", "device", "precision", "world_size"}
+    assert set(saved) >= {
+        "best_epoch",
+        "valid",
+        "curve",
+        "trainable_parameters",
+        "total_parameters",
+        "trainable_share",
+        "seconds_per_epoch",
+        "peak_memory_gb",
+        "repeat_share",
+        "device",
+        "precision",
+        "world_size",
+    }
     assert saved["curve"][0]["loss"] > saved["curve"][-1]["loss"]
     assert saved["peak_memory_gb"] is None and saved["precision"] == "fp32" and saved["world_size"] == 1
     assert saved["trainable_share"] == 1.0
@@ -89,6 +115,7 @@ def test_resume_after_kill_gives_the_same_metrics(tmp_path, monkeypatch):
         saves.append(Path(path).name)
         if saves.count("last.pt") == 2:
             raise Killed  # the process dies right after epoch 2's checkpoint
+
     monkeypatch.setattr(checkpoint, "save", save_then_die)
     with pytest.raises(Killed):
         train(run)
@@ -122,8 +149,14 @@ def test_no_resume_starts_afresh(tmp_path):
 
 
 def test_frozen_method_leaves_frozen_tensors_bit_identical(tmp_path):
-    run = RunConfig.from_dict(tiny_run(tmp_path, method={"kind": "frozen"}, also_train=["user_encoder"],
-                                       train={"epochs": 2, "batch_size": 4, "threads": 1, "seed": 5}))
+    run = RunConfig.from_dict(
+        tiny_run(
+            tmp_path,
+            method={"kind": "frozen"},
+            also_train=["user_encoder"],
+            train={"epochs": 2, "batch_size": 4, "threads": 1, "seed": 5},
+        )
+    )
     torch.manual_seed(5)  # the trainer seeds with train.seed, then builds the id table first
     initial = torch.nn.Embedding(N_ITEMS + 1, 32, padding_idx=0)
     torch.nn.init.xavier_normal_(initial.weight)
@@ -155,8 +188,14 @@ def test_best_checkpoint_initialises_an_adapt_run(tmp_path):
     train(source)
     best = checkpoint.load(Path(source.out_dir) / "best.pt")
     assert set(best) == {"trainable", "base", "init_checkpoint", "method", "run_name"}
-    adapt = tiny_run(tmp_path / "target", stage="adapt", method={"kind": "frozen"}, also_train=["user_encoder"],
-                     init_checkpoint=str(Path(source.out_dir) / "best.pt"), train={"epochs": 1, "batch_size": 4, "threads": 1})
+    adapt = tiny_run(
+        tmp_path / "target",
+        stage="adapt",
+        method={"kind": "frozen"},
+        also_train=["user_encoder"],
+        init_checkpoint=str(Path(source.out_dir) / "best.pt"),
+        train={"epochs": 1, "batch_size": 4, "threads": 1},
+    )
     metrics = train(RunConfig.from_dict(adapt))
     assert metrics["run"]["stage"] == "adapt" and metrics["trainable_share"] < 1.0
     target_best = checkpoint.load(Path(adapt["out_dir"]) / "best.pt")
@@ -165,7 +204,11 @@ def test_best_checkpoint_initialises_an_adapt_run(tmp_path):
     bad["trainable"]["item_encoder.backbone.nonexistent"] = torch.zeros(1)
     checkpoint.save(tmp_path / "bad.pt", bad)
     with pytest.raises(KeyError, match="nonexistent"):
-        train(RunConfig.from_dict({**adapt, "init_checkpoint": str(tmp_path / "bad.pt"), "out_dir": str(tmp_path / "bad")}))
+        train(
+            RunConfig.from_dict(
+                {**adapt, "init_checkpoint": str(tmp_path / "bad.pt"), "out_dir": str(tmp_path / "bad")}
+            )
+        )
 
 
 @pytest.mark.parametrize("objective", ["cpc", "inbatch", "inbatch_slots"])

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_loop import tiny_run
 
+from test_loop import tiny_run
 from transrec.locks import LockedError
 from transrec.train import checkpoint, run_lock
 from transrec.train.__main__ import main
@@ -20,8 +20,10 @@ from transrec.train.config import RunConfig
 from transrec.train.distributed import check_devices
 from transrec.train.loop import train
 
-HOLD = "import sys, time; from transrec.train.run_lock import run_lock\nwith run_lock(sys.argv[1]):\n" \
-       "    print('locked', flush=True); time.sleep(60)"
+HOLD = (
+    "import sys, time; from transrec.train.run_lock import run_lock\nwith run_lock(sys.argv[1]):\n"
+    "    print('locked', flush=True); time.sleep(60)"
+)
 
 
 def _alive(pid: int) -> bool:
@@ -38,7 +40,9 @@ def test_a_second_trainer_on_a_locked_run_stops_naming_the_holder(tmp_path):
     with subprocess.Popen([sys.executable, "-c", HOLD, run["out_dir"]], stdout=subprocess.PIPE, text=True) as holder:
         try:
             assert holder.stdout.readline().strip() == "locked"
-            with pytest.raises(LockedError, match=rf"run folder {run['out_dir']} is in use by pid {holder.pid} on host"):
+            with pytest.raises(
+                LockedError, match=rf"run folder {run['out_dir']} is in use by pid {holder.pid} on host"
+            ):
                 main([str(tmp_path / "run.json")])
             assert not (Path(run["out_dir"]) / "train.log").exists()  # stopped before touching any file
         finally:
@@ -102,8 +106,9 @@ def _truncate(path: Path) -> None:
 
 def test_a_truncated_last_pt_resumes_from_the_previous_state(tmp_path, caplog):
     whole = train(RunConfig.from_dict(tiny_run(tmp_path / "whole")))
-    run = RunConfig.from_dict(tiny_run(tmp_path / "torn", train={"epochs": 3, "batch_size": 3, "patience": 100,
-                                                                  "threads": 1, "seed": 3}))
+    run = RunConfig.from_dict(
+        tiny_run(tmp_path / "torn", train={"epochs": 3, "batch_size": 3, "patience": 100, "threads": 1, "seed": 3})
+    )
     train(run)  # 3 of 4 epochs: last.pt holds epoch 3, last.prev.pt epoch 2
     out = Path(run.out_dir)
     assert checkpoint.load(out / "last.prev.pt")["epoch"] == 2

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_loop import tiny_run
 
+from test_loop import tiny_run
 from transrec.train import warm
 from transrec.train.run_lock import LOCK_NAME
 
@@ -47,8 +47,13 @@ def write_run(root: Path, **overrides) -> Path:
 
 
 def launch(module: str, run: Path, env: dict, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", module, str(run), "--threads", "1", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", module, str(run), "--threads", "1", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def untimed(metrics: dict) -> dict:

@@ -98,7 +98,11 @@ def warn_unknown_items(raw_dir: Path, result: Ingested, rejected: Quarantine, li
         log.warning(
             "%d of %d interactions (%.1f%%) reference items missing from %s (max_bad_fraction %.1f%%): check that "
             "file's ids; the rows are listed as unknown_item in the quarantine table",
-            unknown, total, 100 * unknown / total, ", ".join(str(raw_dir / f) for f in result.item_files), 100 * limit,
+            unknown,
+            total,
+            100 * unknown / total,
+            ", ".join(str(raw_dir / f) for f in result.item_files),
+            100 * limit,
         )
 
 
@@ -112,7 +116,8 @@ def ingest(
     report: Path,
     options: dict | None = None,
 ) -> dict:
-    """Read raw_dir in `dataset_format`, write items, interactions, quarantine TSV and report JSON; return the report."""
+    """Read raw_dir in `dataset_format`, write items, interactions, quarantine TSV and report JSON;
+    return the report."""
     started = time.perf_counter()
     settings = resolve_options(dataset_format, options)
     raw_dir = Path(raw_dir)

@@ -57,7 +57,6 @@ def event_category(event: dict[str, Any]) -> str:
     return ""
 
 
-
 def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Ingested:
     """Read every Adressa event file under raw_dir."""
     if options["duplicates"] not in ("drop", "keep"):

@@ -117,7 +117,6 @@ def read_metadata(
     return items, rows_read
 
 
-
 def read(raw_dir: Path, options: dict[str, Any], quarantine: Quarantine) -> Ingested:
     """Read the Amazon reviews and metadata files under raw_dir."""
     if options["duplicates"] not in ("drop", "keep"):

@@ -47,9 +47,7 @@ def _require(raw_dir: Path, name: str, role: str) -> Path:
     for path in (raw_dir / name, raw_dir / f"{name}.gz"):
         if path.is_file():
             return path
-    raise FileNotFoundError(
-        f"{raw_dir}: H&M format needs {name} (option files.{role}); found: {list_files(raw_dir)}"
-    )
+    raise FileNotFoundError(f"{raw_dir}: H&M format needs {name} (option files.{role}); found: {list_files(raw_dir)}")
 
 
 def _columns(header: list[str], required: tuple[str, ...], file: str) -> dict[str, int]:

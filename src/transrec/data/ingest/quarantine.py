@@ -71,7 +71,8 @@ class Quarantine:
         return [f"{r['file']}:{r['line']} {r['reason']} {r['excerpt'][:80]!r}" for r in rows.iter_rows(named=True)]
 
     def write(self, path: str | os.PathLike) -> None:
-        """Write `file<TAB>line<TAB>reason<TAB>excerpt` (header; rows by file and line; tabs, breaks, backslashes escaped)."""
+        """Write `file<TAB>line<TAB>reason<TAB>excerpt` (header; rows by file and line; tabs, breaks,
+        backslashes escaped)."""
         escaped = (
             self.frame()
             .sort(["file", "line"], maintain_order=True)

@@ -36,7 +36,8 @@ def items_frame(frame: pl.DataFrame) -> pl.DataFrame:
     )
     if out["item_id"].is_duplicated().any():
         raise ValueError(
-            f"duplicate item ids after ingest: {out.filter(pl.col('item_id').is_duplicated())['item_id'].head(5).to_list()}"
+            "duplicate item ids after ingest: "
+            f"{out.filter(pl.col('item_id').is_duplicated())['item_id'].head(5).to_list()}"
         )
     return out
 

@@ -11,9 +11,9 @@ import numpy as np
 
 from transrec.data.synthetic.adressa import write_adressa
 from transrec.data.synthetic.amazon import write_amazon
+from transrec.data.synthetic.content import DOMAIN, concept_space, domain_categories, draw_content
 from transrec.data.synthetic.hm import write_hm
 from transrec.data.synthetic.mind import write_mind
-from transrec.data.synthetic.content import DOMAIN, concept_space, domain_categories, draw_content
 from transrec.data.synthetic.world import make_world
 
 log = logging.getLogger(__name__)

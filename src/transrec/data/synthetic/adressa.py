@@ -10,9 +10,9 @@ from urllib.parse import quote
 
 import numpy as np
 
+from transrec.data.synthetic.content import Content, key_words
 from transrec.data.synthetic.files import write_lines
 from transrec.data.synthetic.ids import HEX, LOWER, distinct_integers, random_strings
-from transrec.data.synthetic.content import Content, key_words
 from transrec.data.synthetic.words import (
     ADRESSA_CATEGORIES,
     ADRESSA_TO_MIND,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from transrec.data.synthetic.files import write_lines
-from transrec.data.synthetic.ids import UPPER, random_strings
 from transrec.data.synthetic.content import Content, key_words
+from transrec.data.synthetic.files import write_lines
 from transrec.data.synthetic.hm import COLOURS
+from transrec.data.synthetic.ids import UPPER, random_strings
 from transrec.data.synthetic.pictures import PALETTE, corrupt_pictures, write_pictures
 from transrec.data.synthetic.words import AMAZON_PATHS, FASHION_CATEGORIES, FASHION_COMMON, content_titles, make_titles
 from transrec.data.synthetic.world import World, spread_times
@@ -123,7 +123,12 @@ def write_amazon(
     wanted = wanted[used[wanted] > 0]
     names = [f"{asins[i]}.jpg" for i in wanted.tolist()]
     paths = write_pictures(
-        rng, out_dir / "images", names, world.item_category[wanted], PALETTE[content.colour[wanted]], picture_size,
+        rng,
+        out_dir / "images",
+        names,
+        world.item_category[wanted],
+        PALETTE[content.colour[wanted]],
+        picture_size,
         picture_size,
     )
     written = len(paths)

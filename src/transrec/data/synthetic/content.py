@@ -79,7 +79,9 @@ def draw_content(
 ) -> Content:
     """Draw each item's category (among `categories`), content words and colour; compute its factors."""
     share = rng.dirichlet(np.full(len(categories), 3.0))
-    picks = np.concatenate([np.arange(len(categories)), rng.choice(len(categories), n_items - len(categories), p=share)])
+    picks = np.concatenate(
+        [np.arange(len(categories)), rng.choice(len(categories), n_items - len(categories), p=share)]
+    )
     rng.shuffle(picks)
     category = np.asarray(categories)[picks].astype(np.int32)
     words = np.stack(
@@ -112,7 +114,8 @@ def domain_categories(dataset_format: str, n_categories: int) -> np.ndarray:
 
 
 def key_words(content: Content, domain: str, surface: list[list[str]] | None = None) -> list[list[str]]:
-    """Each item's content words as text: the English concept words, or `surface` words (Norwegian) at the same index."""
+    """Each item's content words as text: the English concept words, or `surface` words (Norwegian)
+    at the same index."""
     vocab = vocabularies(domain)
     words = []
     for c, picks in zip(content.category.tolist(), content.words.tolist()):

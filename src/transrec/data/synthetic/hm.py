@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from transrec.data.synthetic.content import Content, key_words
 from transrec.data.synthetic.files import write_bytes, write_lines
 from transrec.data.synthetic.ids import HEX, distinct_integers, random_strings
 from transrec.data.synthetic.pictures import PALETTE, corrupt_pictures, write_pictures
-from transrec.data.synthetic.content import Content, key_words
 from transrec.data.synthetic.words import FASHION_CATEGORIES, FASHION_COMMON, content_titles, make_titles
 from transrec.data.synthetic.world import World, spread_times
 from transrec.logs import progress

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from transrec.data.synthetic.content import Content, key_words
 from transrec.data.synthetic.files import write_lines
 from transrec.data.synthetic.ids import LOWER, UPPER, distinct_integers, random_strings
-from transrec.data.synthetic.content import Content, key_words
 from transrec.data.synthetic.words import ENGLISH_COMMON, MIND_CATEGORIES, content_titles, make_titles
 from transrec.data.synthetic.world import World, spread_times
 from transrec.logs import progress
