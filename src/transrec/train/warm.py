@@ -132,7 +132,14 @@ def connect(path: Path) -> socket.socket:
 def run_warm(argv: list[str], path: Path) -> int | None:
     """Run the trainer in a fork of the server; its exit status, or None when it never started (use the fallback)."""
     sock = connect(path)
-    request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "pid": os.getpid()}).encode()
+    from transrec.train.run_lock import owner_pid  # standard library only
+
+    # the trainer's watchdog follows what a trainer started here would follow (the nearest Snakemake ancestor), so a
+    # SIGKILLed Snakemake takes the forked trainer along; the client's own death is seen as a hang-up
+    watch = owner_pid() or os.getpid()
+    request = json.dumps(
+        {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "pid": os.getpid(), "watch": watch}
+    ).encode()
     sys.stdout.flush()
     sys.stderr.flush()
     socket.send_fds(sock, [struct.pack("!Q", len(request))], [0, 1, 2])

@@ -112,7 +112,7 @@ def _child(conn: socket.socket) -> int:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    os.environ["TRANSREC_WATCH_PID"] = str(request["pid"])  # run_lock's watchdog ends this child with its client
+    os.environ["TRANSREC_WATCH_PID"] = str(request["watch"])  # run_lock's watchdog: the client's Snakemake (or it)
     sys.argv = ["python -m transrec.train", *request["argv"]]
     conn.sendall(f"pid {os.getpid()}\n".encode())
     threading.Thread(target=_exit_on_hangup, args=(conn,), daemon=True).start()
