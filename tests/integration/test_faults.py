@@ -288,6 +288,9 @@ def kill_config() -> dict:
         "dropout": 0.1,
     }
     config["methods"] = {"fta": {**config["methods"]["fta"], "hparams": hparams}}
+    # kills through Snakemake are tested on a trainer Snakemake starts itself; the warm-start client's kills are
+    # tested in tests/unit/train/test_warm.py (these kill-through-Snakemake runs with warm start are not verified yet)
+    config["train"] = {**config["train"], "warm_start": False}
     config["experiments"] = {
         "kill": {"target": "mind", "encoder": "id", "objectives": ["sasrec"], "methods": ["fta"], "seeds": [42]}
     }
