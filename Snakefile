@@ -1,6 +1,7 @@
 """Transferable, parameter-efficient sequential recommendation: from raw data to the papers' tables and figures."""
 
 from transrec.config_file import check_config_file
+from transrec.scheduling import drop_local_rate_limit
 
 # The embedded default, unless --configfile names the configuration (a given file replaces it, never merges into it).
 # A YAML error in it names file, line and column (Snakemake's own message names none).
@@ -11,6 +12,10 @@ if not workflow.overwrite_configfiles:
 
 
 report: "workflow/report/workflow.rst"
+
+
+onstart:
+    drop_local_rate_limit(workflow)
 
 
 include: "workflow/rules/common.smk"
