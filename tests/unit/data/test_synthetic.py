@@ -18,6 +18,7 @@ from PIL import Image
 from shared_paths import shared_data_dir
 from transrec.data.synthetic import SCALES, generate
 from transrec.data.synthetic.hm import ARTICLE_COLUMNS
+from transrec.data.synthetic.pictures import PALETTE, draw, texture
 
 RAW_SAMPLES = shared_data_dir() / "raw_samples"
 MIND_TIME = re.compile(r"^(\d{1,2})/(\d{1,2})/2019 (\d{1,2}):(\d{2}):(\d{2}) (AM|PM)$")
@@ -223,6 +224,23 @@ def test_hm_purchases_follow_tastes_and_pictures_follow_categories(tiny):
     centroids = np.array([features[labels == c].mean(axis=0) for c in range(len(names))])
     predicted = np.argmin(((features[:, None] - centroids[None]) ** 2).sum(-1), axis=1)
     assert (predicted == labels).mean() > 0.4  # chance is 1/6; half the articles wear their category colour
+
+
+def test_pictures_show_each_content_word_as_a_texture():
+    def picture(words: tuple[int, ...]) -> np.ndarray:
+        return draw(np.random.default_rng(0), "disc", PALETTE[2], 32, 48, words=words).astype(float)
+
+    base, top, bottom = picture((0, 5)), slice(0, 24), slice(24, 48)
+    assert np.array_equal(base, picture((0, 5)))
+    other_first = picture((3, 5))  # the first word shades the top half only
+    assert np.abs(base[top] - other_first[top]).mean() > 5 and np.array_equal(base[bottom], other_first[bottom])
+    other_second = picture((0, 6))
+    assert np.array_equal(base[top], other_second[top]) and np.abs(base[bottom] - other_second[bottom]).mean() > 5
+    patterns = [texture(word, 32, 32) for word in range(8)]  # a category's vocabulary: 8 distinct textures
+    assert min(np.abs(a - b).mean() for i, a in enumerate(patterns) for b in patterns[i + 1 :]) > 0.3
+    # relative coordinates: a 32 x 48 picture resized to 32 x 32 shows the square picture's texture
+    stretched = np.asarray(Image.fromarray(texture(6, 32, 48).astype(np.float32)).resize((32, 32), Image.BILINEAR))
+    assert np.abs(stretched - texture(6, 32, 32)).mean() < 0.15
 
 
 def test_amazon_reviews_meta_and_images(tiny):

@@ -130,6 +130,7 @@ def write_amazon(
         PALETTE[content.colour[wanted]],
         picture_size,
         picture_size,
+        words=content.words[wanted],
     )
     written = len(paths)
     corrupted = corrupt_pictures(rng, paths, corrupt_images) if corrupt_images else []

@@ -222,7 +222,14 @@ def write_hm(
     names = [image_key(article_ids[i])[len("images/") :] for i in wanted.tolist()]
     width, height = picture_size
     paths = write_pictures(
-        rng, out_dir / "images", names, world.item_category[wanted], PALETTE[content.colour[wanted]], width, height
+        rng,
+        out_dir / "images",
+        names,
+        world.item_category[wanted],
+        PALETTE[content.colour[wanted]],
+        width,
+        height,
+        words=content.words[wanted],
     )
     written = len(paths)
     corrupted = corrupt_pictures(rng, paths, corrupt_images) if corrupt_images else []

@@ -1,4 +1,4 @@
-"""Item pictures whose colour and shape follow the item's category, written as small JPEGs."""
+"""Item pictures whose shape, colour and texture follow the item's content, written as small JPEGs."""
 
 from __future__ import annotations
 
@@ -52,10 +52,32 @@ def _grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     return y, x
 
 
+# a content word's texture: 4 orientations x 2 frequencies (cycles per picture side), in coordinates relative to the
+# picture's size, so a 32 x 48 source picture and a square target picture resized alike show the same pattern
+TEXTURE_ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
+TEXTURE_CYCLES = (3.0, 6.0)
+TEXTURE_CONTRAST = 0.25
+
+
+def texture(word: int, width: int, height: int) -> np.ndarray:
+    """The (height, width) grating in [-1, 1] of a word index inside its category's vocabulary."""
+    y, x = _grid(width, height)
+    angle = TEXTURE_ANGLES[word % len(TEXTURE_ANGLES)]
+    cycles = TEXTURE_CYCLES[(word // len(TEXTURE_ANGLES)) % len(TEXTURE_CYCLES)]
+    return np.cos(2 * np.pi * cycles * (x / width * np.cos(angle) + y / height * np.sin(angle)))
+
+
 def draw(
-    rng: np.random.Generator, shape: str, colour: np.ndarray, width: int, height: int, noise: int = 10
+    rng: np.random.Generator,
+    shape: str,
+    colour: np.ndarray,
+    width: int,
+    height: int,
+    noise: int = 10,
+    words: tuple[int, ...] = (),
 ) -> np.ndarray:
-    """An (height, width, 3) uint8 picture: a jittered `shape` in `colour` on a light, noisy background."""
+    """An (height, width, 3) uint8 picture: a jittered `shape` in `colour` on a light, noisy background; the item's
+    content `words` shade it as textures, the first word's over the top half, the second's over the bottom half."""
     y, x = _grid(width, height)
     cx, cy = width * rng.uniform(0.4, 0.6), height * rng.uniform(0.4, 0.6)
     r = min(width, height) * rng.uniform(0.25, 0.4)
@@ -82,9 +104,11 @@ def draw(
         mask = ((x % (2 * period)) - period) ** 2 + ((y % (2 * period)) - period) ** 2 < (period * 0.6) ** 2
     tint = np.clip(colour + rng.integers(-25, 26, 3), 0, 255).astype(np.int16)
     background = rng.integers(200, 250, 3).astype(np.int16)
-    image = np.where(mask[..., None], tint, background) + rng.integers(
-        -noise, noise + 1, (height, width, 1), dtype=np.int16
-    )
+    image = np.where(mask[..., None], tint, background).astype(np.float32)
+    bands = np.array_split(np.arange(height), max(len(words), 1))
+    for word, rows in zip(words, bands):
+        image[rows] *= 1 + TEXTURE_CONTRAST * texture(int(word), width, height)[rows, :, None]
+    image += rng.integers(-noise, noise + 1, (height, width, 1))
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
@@ -103,8 +127,10 @@ def write_pictures(
     colours: np.ndarray | None,
     width: int,
     height: int,
+    words: np.ndarray | None = None,
 ) -> list[Path]:
-    """Draw one JPEG per name (a path relative to `folder`) and swap the whole folder in at the end."""
+    """Draw one JPEG per name (a path relative to `folder`) and swap the whole folder in at the end; `words`
+    (I, key_words) are the content words each picture shows as textures."""
     with replace_dir(folder) as staging:
         for i, name in enumerate(progress(names, "synthetic images")):
             shape, colour = category_style(int(categories[i]))
@@ -112,7 +138,8 @@ def write_pictures(
                 colour = colours[i]
             path = staging / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(encode_jpeg(draw(rng, shape, colour, width, height)))
+            shown = () if words is None else tuple(int(w) for w in words[i])
+            path.write_bytes(encode_jpeg(draw(rng, shape, colour, width, height, words=shown)))
     return [folder / name for name in names]
 
 
