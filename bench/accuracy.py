@@ -42,6 +42,7 @@ from transrec.data.sequences import build_sequences
 from transrec.data.split import split_leave_one_out
 from transrec.data.tokens import build_token_cache
 from transrec.eval.popularity import evaluate_popularity
+from transrec.features import content as feature_content
 from transrec.features.cache import FeatureContent
 from transrec.io import write_json
 from transrec.logs import log_to_file
@@ -168,8 +169,9 @@ def run_config(name: str, seed: int, paths: dict[str, Path], work: Path, threads
 
 
 def cached_features(work: Path, current: dict[str, str]):
-    """loop.cache_first_tokens, kept on disk under current["key"]: a frozen backbone's features are computed once."""
-    compute = loop.cache_first_tokens
+    """The trainer's cache_first_tokens (features.content), kept on disk under current["key"]: a frozen backbone's
+    features are computed once."""
+    compute = feature_content.cache_first_tokens
 
     def cache(encoder, content, **kwargs):
         path = work / "features" / f"{current['key']}.pt"
@@ -236,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     torch.set_num_threads(args.threads)
     current = {"key": ""}  # which features the next run's frozen backbone produces
-    loop.cache_first_tokens = cached_features(args.workdir, current)
+    feature_content.cache_first_tokens = cached_features(args.workdir, current)
 
     paths = prepare(args.data, args.workdir)
     num_items = pl.read_parquet(paths["items_lc"], columns=["item_idx"]).height

@@ -32,10 +32,10 @@ from transrec.methods.base import build_method, prepare_trainable
 from transrec.models.hub import resolve_model_path
 from transrec.models.iisan import IISAN, IISANConfig, IISANItemEncoder, first_token_stack
 from transrec.models.item_encoders import ImageItemEncoder, TextItemEncoder
-from transrec.models.multimodal import GroupedTransRec, MultimodalItemEncoder
+from transrec.models.multimodal import MultimodalItemEncoder
 from transrec.models.objectives import StepLoss
 from transrec.models.sasrec import SASRec
-from transrec.models.transrec import count_parameters
+from transrec.models.transrec import TransRec, count_parameters
 
 SHARED = os.environ.get("TRANSREC_SHARED_DATA", "../shared/data")  # relative = to the repository root
 DATA = (Path(__file__).resolve().parents[1] / SHARED).resolve() / "amazon_instruments"
@@ -134,7 +134,7 @@ def backbones(shape: dict, seed: int) -> tuple[BertModel, ViTModel]:
     return bert, vit
 
 
-def build(method: str, shape: dict, d: int, max_len: int) -> GroupedTransRec:
+def build(method: str, shape: dict, d: int, max_len: int) -> TransRec:
     """The model of `method` with its trainable groups set, on fresh copies of the same backbone weights."""
     bert, vit = backbones(shape, seed=0)
     if method.startswith("iisan"):
@@ -152,7 +152,7 @@ def build(method: str, shape: dict, d: int, max_len: int) -> GroupedTransRec:
             "image": ImageItemEncoder(vit, shape["hidden"], dtl()),
         }
         encoder = MultimodalItemEncoder(towers, d)
-    model = GroupedTransRec(encoder, SASRec(d, max_len, 2, 2, 0.1))
+    model = TransRec(encoder, SASRec(d, max_len, 2, 2, 0.1))
     spec, also = SPECS[method]
     torch.manual_seed(1)  # the methods' new modules: the same init in every run
     prepare_trainable(model, build_method(spec), also)

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_step  # noqa: E402
 from transrec.methods.base import build_method, prepare_trainable  # noqa: E402
 from transrec.models.iisan import IISANConfig, build_iisan_item_encoder  # noqa: E402
-from transrec.models.multimodal import GroupedTransRec  # noqa: E402
 from transrec.models.objectives import sasrec_bce  # noqa: E402
 from transrec.models.sasrec import SASRec  # noqa: E402
+from transrec.models.transrec import TransRec  # noqa: E402
 
 # issue 15: the step benchmark's targets at batch 32 on one GPU
 TARGETS = {"fta": {"ms": 45.0, "gib": 10.0}, "houlsby": {"ms": 40.0, "gib": 6.0}}
@@ -40,7 +40,7 @@ def time_cached_iisan(args: argparse.Namespace, encoder_config, cat: bench_step.
     depth, width = encoder_config.num_hidden_layers, encoder_config.hidden_size
     torch.manual_seed(0)
     item_encoder = build_iisan_item_encoder(args.d_model, IISANConfig(), shapes={"text": (depth, width)})
-    model = GroupedTransRec(item_encoder, SASRec(args.d_model, args.max_len)).to(device)
+    model = TransRec(item_encoder, SASRec(args.d_model, args.max_len)).to(device)
     groups = prepare_trainable(
         model, build_method({"kind": "iisan", "cached": True}), ["dtl", "fusion", "user_encoder"]
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -14,15 +14,27 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "Content",
     "TextContent",
     "ImageContent",
     "IdContent",
-    "ItemContent",
     "build_content",
     "MultimodalContent",
     "build_multimodal_content",
     "item_ids",
 ]
+
+
+class Content(Protocol):
+    """Item content: a batch of item_idx (U,) -> the item tower's inputs; every kind of content (raw, stored,
+    cached) is one of these, and the loader, the objectives and evaluation read nothing else."""
+
+    kind: str  # text, image, id, multimodal; "features": precomputed backbone outputs, no backbone runs
+    num_items: int  # N: item_idx runs 1..N, 0 is padding
+
+    def __call__(self, idx: Tensor) -> dict[str, Tensor]:
+        """The inputs of items `idx` (U,), by key (input_ids, pixel_values, item_idx, first_token, ...)."""
+        ...
 
 
 class TextContent:
@@ -119,9 +131,6 @@ class IdContent:
         return {"item_idx": idx.long()}
 
 
-ItemContent = TextContent | ImageContent | IdContent
-
-
 def build_content(
     kind: str,
     path: str | os.PathLike | None,
@@ -129,12 +138,12 @@ def build_content(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     size: int = 224,
-) -> ItemContent:
+) -> Content:
     """The content of `kind` (text: token npz, image: LMDB, id: none) for the items of `items_parquet`."""
     if kind == "text":
         if path is None:
             raise ValueError("text content needs the token cache path")
-        content: ItemContent = TextContent(path)
+        content: Content = TextContent(path)
     elif kind == "image":
         if path is None or mean is None or std is None:
             raise ValueError("image content needs the LMDB path and the encoder's image mean and std")
@@ -175,7 +184,7 @@ class MultimodalContent:
 
     kind = "multimodal"
 
-    def __init__(self, parts: dict[str, Any]) -> None:
+    def __init__(self, parts: dict[str, Content]) -> None:
         counts = {name: part.num_items for name, part in parts.items()}
         if len(set(counts.values())) != 1:
             raise ValueError(f"multimodal content parts disagree on the item count: {counts}")

@@ -13,9 +13,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from transrec.data.content import Content
 from transrec.data.split import left_pad, read_split
 
-Content = Callable[[Tensor], dict[str, Tensor]]
 CHUNK_USERS = 65_536  # users per rejection-sampling chunk: bounds the (users, L, S) membership test
 MAX_REJECTION_ROUNDS = 1_000
 

@@ -5,23 +5,17 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import Protocol
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from transrec.data.content import Content
 from transrec.eval.metrics import hits, ndcg_gains, ranks_from_scores, tied_items
 from transrec.models.precision import autocast
 
 __all__ = ["shards", "compute_item_table", "encode_item_rows", "evaluate"]
-
-
-class Content(Protocol):
-    num_items: int
-
-    def __call__(self, idx: Tensor) -> dict[str, Tensor]: ...
 
 
 def shards(n: int, world_size: int) -> list[tuple[int, int]]:

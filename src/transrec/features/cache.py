@@ -1,19 +1,13 @@
-"""Frozen item encoders: first-token features read from the hidden-state store, or computed once per run without one."""
+"""Frozen item towers: their first-token features computed once per run, when no hidden-state store holds them."""
 
 from __future__ import annotations
-
-import logging
-import os
 
 import torch
 from torch import Tensor, nn
 
-from transrec.data.content import MultimodalContent
+from transrec.data.content import Content, MultimodalContent
 from transrec.eval.ranking import encode_item_rows
-from transrec.features.content import build_store_content
-from transrec.models.multimodal import tower_inputs
-
-log = logging.getLogger(__name__)
+from transrec.models.item_tower import ItemTower
 
 
 class FeatureContent:
@@ -34,50 +28,32 @@ class FeatureContent:
         return {self.key: self.features[idx.long().cpu()]}
 
 
-def frozen_backbones(encoder: nn.Module) -> list[nn.Module]:
-    """The pretrained backbones of an item encoder: one (text/image), one per tower (multimodal), none (id)."""
-    if getattr(encoder, "kind", "") == "id":
-        return []
-    if hasattr(encoder, "towers"):
-        return [tower.backbone for tower in encoder.towers.values()]
-    return [encoder.backbone]
+def backbone_is_frozen(encoder: ItemTower) -> bool:
+    """True when the item vector's backbones train nothing, so their first tokens are fixed for the whole run.
 
-
-def backbone_is_frozen(encoder: nn.Module) -> bool:
-    """True when no tensor of a pretrained backbone trains, so its outputs are fixed for the whole run."""
-    backbones = frozen_backbones(encoder)
-    # modules a method hangs on the encoder's stages (prompt tuning / VPT, K-Adapter's side tower) change
-    # first_token too
-    staged = [m for m in (getattr(encoder, "prompt", None), getattr(encoder, "side", None)) if isinstance(m, nn.Module)]
-    return bool(backbones) and not any(p.requires_grad for m in backbones + staged for p in m.parameters())
-
-
-def store_first_tokens(stores: dict[str, str | os.PathLike], items_parquet: str | os.PathLike):
-    """The frozen baseline's content: each item's backbone output read from the hidden-state store(s)
-    {modality: path}."""
-    content = build_store_content(stores, items_parquet)
-    log.info(
-        "frozen backbone: features of %d items read from %s", content.num_items, ", ".join(map(str, stores.values()))
-    )
-    return content
+    Only towers with a first token count (an ID table or IISAN has none); modules a method hangs on a tower's stages
+    (prompt tuning / VPT, K-Adapter's side tower) change the first token too.
+    """
+    towers = encoder.modality_towers().values()
+    staged = [m for tower in towers for m in (tower.backbone, tower.prompt, tower.side) if m is not None]
+    return bool(towers) and not any(p.requires_grad for m in staged for p in m.parameters())
 
 
 def cache_first_tokens(
-    encoder: nn.Module,
-    content,
+    encoder: ItemTower,
+    content: Content,
     *,
     batch_size: int,
     device: torch.device,
     dtype: torch.dtype | None,
     num_workers: int = 0,
-) -> FeatureContent | MultimodalContent:
+) -> Content:
     """Without a store: run the frozen backbone(s) once over every item (eval mode) and keep the first-token vectors."""
-    towers = {f"{m}_": tower for m, tower in encoder.towers.items()} if hasattr(encoder, "towers") else {"": encoder}
-    parts = {}
-    for prefix, tower in towers.items():
+    parts: dict[str, Content] = {}
+    for modality, tower in encoder.modality_towers().items():
 
-        def encode(inputs: dict[str, Tensor], tower: nn.Module = tower, modality: str = prefix[:-1]) -> Tensor:
-            return tower.first_token(tower_inputs(modality, inputs) if modality else inputs)  # (B, h)
+        def encode(inputs: dict[str, Tensor], tower: nn.Module = tower, modality: str = modality) -> Tensor:
+            return tower.first_token(encoder.tower_inputs(modality, inputs))  # (B, h)
 
         features = encode_item_rows(
             encoder,
@@ -91,5 +67,5 @@ def cache_first_tokens(
             encode=encode,
         )  # (N, h)
         padded = torch.cat([features.new_zeros(1, features.shape[1]), features]).cpu()  # (N+1, h)
-        parts[prefix] = FeatureContent(padded, f"{prefix}first_token")
-    return parts[""] if "" in parts else MultimodalContent(parts)
+        parts[modality] = FeatureContent(padded, encoder.feature_key(modality))
+    return next(iter(parts.values())) if len(parts) == 1 else MultimodalContent(parts)

@@ -83,7 +83,7 @@ def build_feature_store(
     items = pl.read_parquet(items_parquet).sort("item_idx")
     check_item_content(modality, items, content_path, items_parquet)
     encoder = build_item_encoder(modality, resolve_model_path(encoder_path), 1, len(items)).requires_grad_(False)
-    size = getattr(encoder.backbone.config, "image_size", 224)  # pixels at the size the backbone was built for
+    size = encoder.image_size()  # pixels at the size the backbone was built for
     content = build_content(modality, content_path, items_parquet, encoder.image_mean, encoder.image_std, size)
     depth, width = encoder.backbone.config.num_hidden_layers, encoder.backbone.config.hidden_size
     num_items = content.num_items

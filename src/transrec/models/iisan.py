@@ -9,6 +9,9 @@ import torch
 from torch import Tensor, nn
 
 from transrec.models.blocks import BottleneckBlock, LowRankBlock, PHMBlock, phm_rules
+from transrec.models.item_encoders import ItemEncoder, build_item_encoder
+from transrec.models.item_tower import ItemTower
+from transrec.models.sites import Site
 
 BLOCK_KINDS = ("adapter", "phm", "low_rank")
 MODALITIES = ("image", "text")  # fusion order: item = Linear(3d -> d)([image, text, mm]) (PROTOCOL.md §Methods)
@@ -216,7 +219,7 @@ def first_token_stack(modality: str, backbone: nn.Module, inputs: Mapping[str, T
     return torch.stack([*(h[:, 0] for h in out.hidden_states), out.last_hidden_state[:, 0]], dim=1)  # (U, n+2, w)
 
 
-class IISANItemEncoder(nn.Module):
+class IISANItemEncoder(ItemTower):
     """Items -> (U, d) through IISAN: frozen backbones run under no_grad (uncached), or none at all (cached store)."""
 
     kind = "iisan"
@@ -256,6 +259,22 @@ class IISANItemEncoder(nn.Module):
             "fusion": list(self.side.fusion.parameters()),
         }
 
+    def pretrained_backbones(self) -> dict[str, nn.Module]:
+        """The frozen backbones it runs (uncached); none when it reads a hidden-state store."""
+        return dict(self.backbones)
+
+    def modality_towers(self) -> dict[str, ItemEncoder]:
+        """None: its backbones feed the side networks, no first token -> DTL tower."""
+        return {}
+
+    def sites(self, root: nn.Module, prefix: str, tower: str, kinds: tuple[str, ...]) -> list[Site]:
+        """Its backbones stay frozen and untouched: methods attach nothing to them."""
+        raise ValueError(f"a {self.kind} item encoder keeps its backbones frozen: no item sites")
+
+    def store_layers(self) -> dict[str, list[int]]:
+        """The kept hidden states of each modality (the side networks' inputs)."""
+        return {m: list(kept) for m, kept in self.side.kept.items()}
+
 
 def build_iisan_item_encoder(
     d_model: int,
@@ -273,8 +292,6 @@ def build_iisan_item_encoder(
     backbones: dict[str, nn.Module] = {}
     image_stats = (None, None)
     if paths is not None:
-        from transrec.models.item_encoders import build_item_encoder
-
         for m, path in paths.items():
             loaded = build_item_encoder(m, path, d_model, 0)  # its DTL is dropped: IISAN's heads take that role
             backbones[m] = loaded.backbone.requires_grad_(False)

@@ -11,11 +11,13 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from transrec.models.item_tower import IMAGE_MODEL_TYPES, ItemTower
+from transrec.models.sites import Site, tower_sites
+
 log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-IMAGE_MODEL_TYPES = ("vit", "vit_mae")
 LAYER_PATHS = ("encoder.layer", "encoder.layers", "layers", "layer")
 FIXED_PARAMETERS = {"vit_mae": ("embeddings.position_embeddings",)}
 
@@ -29,15 +31,15 @@ class Encoded(NamedTuple):
     first: int  # index of the item token ([CLS]; after prepended prompts it moves right)
 
 
-class ItemEncoder(nn.Module):
-    """Backbone -> first-token vector (U, h) -> DTL = Linear(h, d) + GELU -> (U, d).
+class ItemEncoder(ItemTower):
+    """Backbone -> first-token vector (U, h) -> DTL = Linear(h, d) + GELU -> (U, d): one modality's item tower.
 
     The backbone runs in explicit stages (embeddings -> blocks -> final norm -> first token) so methods can hook in:
     `prompt` (prepends tokens after the embeddings, extends the mask) and `side` (a side tower reading chosen hidden
     states, e.g. K-Adapter). Stages below the lowest trainable one run without an autograd graph.
     """
 
-    kind = ""
+    kind = ""  # set by each subclass: text, image, id
 
     def __init__(self, backbone: nn.Module, hidden_size: int, dtl: nn.Module):
         super().__init__()
@@ -53,6 +55,25 @@ class ItemEncoder(nn.Module):
         """inputs: the content dict of U items, or their cached backbone outputs ("first_token") -> (U, d)."""
         features = inputs["first_token"] if "first_token" in inputs else self.first_token(inputs)  # (U, h)
         return self.dtl(features)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """item_encoder (all but the DTL: modules a method hangs on the tower, e.g. a side network, count too), dtl."""
+        dtl = list(self.dtl.parameters())
+        dtl_ids = {id(p) for p in dtl}
+        return {"item_encoder": [p for p in self.parameters() if id(p) not in dtl_ids], "dtl": dtl}
+
+    def pretrained_backbones(self) -> dict[str, nn.Module]:
+        """Its one backbone, under its modality."""
+        return {self.kind: self.backbone}
+
+    def modality_towers(self) -> dict[str, ItemEncoder]:
+        """Itself: one modality, one tower."""
+        return {self.kind: self}
+
+    def sites(self, root: nn.Module, prefix: str, tower: str, kinds: tuple[str, ...]) -> list[Site]:
+        """The backbone's sites from its model type's site map; "item" is its only tower."""
+        check_single_tower(tower)
+        return tower_sites(root, f"{prefix}.backbone", self.model_type(), "item", tuple(kinds))
 
     def first_token(self, inputs: dict[str, Tensor]) -> Tensor:
         """inputs -> the item token's last-layer vector (U, h), after any prompt or side tower."""
@@ -201,6 +222,25 @@ class IdItemEncoder(ItemEncoder):
     def model_type(self) -> str:
         """Not an HF model: no site map."""
         return "id"
+
+    def pretrained_backbones(self) -> dict[str, nn.Module]:
+        """An ID table is trained from scratch: no pretrained backbone."""
+        return {}
+
+    def modality_towers(self) -> dict[str, ItemEncoder]:
+        """No pretrained tower whose first token could be precomputed."""
+        return {}
+
+    def sites(self, root: nn.Module, prefix: str, tower: str, kinds: tuple[str, ...]) -> list[Site]:
+        """An ID table has no transformer sites."""
+        check_single_tower(tower)
+        raise ValueError("the item tower is an ID table: it has no transformer sites")
+
+
+def check_single_tower(tower: str) -> None:
+    """A single-backbone item has one method tower, "item" (methods name the user tower "user")."""
+    if tower != "item":
+        raise ValueError(f"unknown tower {tower!r}; known: ['item', 'user']")
 
 
 def build_item_encoder(

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 if TYPE_CHECKING:
+    from transrec.data.content import Content
     from transrec.data.loader import Batch
     from transrec.models.transrec import TransRec
 
@@ -180,14 +181,14 @@ def objective(name: str) -> Objective:
 class StepLoss(nn.Module):
     """A training step's loss as a forward pass, so DDP sees a forward: encode the U items once, then gather by slot."""
 
-    def __init__(self, model: TransRec, objective_name: str, content: Any = None) -> None:
+    def __init__(self, model: TransRec, objective_name: str, content: Content | None = None) -> None:
         super().__init__()
         self.model = model
         self.objective = objective_name
         self.spec = objective(objective_name)
         self.catalogue: dict[str, Tensor] | None = None
         if self.spec.catalogue:  # every item through the item encoder at every step: an ID table or cached features
-            if getattr(content, "kind", None) not in ("id", "features"):
+            if content is None or content.kind not in ("id", "features"):
                 raise ValueError(
                     f"objective {objective_name!r} encodes every item at every step: it needs an ID "
                     "encoder or cached frozen features (train.cache_frozen_features); use 'inbatch' for "

@@ -17,21 +17,21 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from transrec.data.content import build_content, build_multimodal_content
+from transrec.data.content import Content
 from transrec.data.loader import TrainingSet
 from transrec.data.split import eval_histories
 from transrec.eval.efficiency import peak_memory_gb, reset_peak_memory
 from transrec.eval.ranking import compute_item_table, evaluate
 from transrec.eval.run_metrics import RunMetrics
-from transrec.features.cache import backbone_is_frozen, cache_first_tokens, store_first_tokens
-from transrec.features.content import build_store_content
+from transrec.features.content import item_content
 from transrec.features.store import FeatureStore
 from transrec.logs import progress
 from transrec.methods.base import build_method, prepare_trainable
 from transrec.models.hub import resolve_model_path
 from transrec.models.iisan import build_iisan_item_encoder
 from transrec.models.item_encoders import build_item_encoder
-from transrec.models.multimodal import GroupedTransRec, build_multimodal_item_encoder
+from transrec.models.item_tower import ItemTower
+from transrec.models.multimodal import build_multimodal_item_encoder
 from transrec.models.objectives import StepLoss, objective
 from transrec.models.precision import autocast, autocast_dtype
 from transrec.models.sasrec import SASRec
@@ -55,7 +55,7 @@ class Session:
     optimizer: torch.optim.Optimizer
     parameters: tuple[int, int]  # trainable, total
     meta: dict[str, Any]  # best.pt's provenance
-    content: Any
+    content: Content
     cached: bool  # the content serves precomputed backbone outputs
     dataset: TrainingSet
     sampler: DistributedSampler
@@ -120,7 +120,16 @@ def _setup(run: RunConfig) -> Session:
         "run_name": run.to_dict()["name"],
     }
 
-    content, cached = _content(run, model.item_encoder, device, amp)
+    content, cached = item_content(
+        run.data.content,
+        run.data.items,
+        model.item_encoder,
+        cache_frozen=run.train.cache_frozen_features,
+        batch_size=run.eval.item_batch,
+        device=device,
+        dtype=amp,
+        num_workers=run.train.num_workers,
+    )
     wanted = objective(run.objective)  # what the objective needs in a batch
     dataset = TrainingSet(
         split,
@@ -371,11 +380,10 @@ def build_model(run: RunConfig, num_items: int) -> TransRec:
     user_encoder = SASRec(
         run.model.d_model, run.model.max_len, run.model.n_blocks, run.model.n_heads, run.model.dropout
     )
-    # multimodal and IISAN item encoders name their own groups (fusion, side networks)
-    return (GroupedTransRec if hasattr(item_encoder, "parameter_groups") else TransRec)(item_encoder, user_encoder)
+    return TransRec(item_encoder, user_encoder)
 
 
-def _item_encoder(run: RunConfig, num_items: int) -> nn.Module:
+def _item_encoder(run: RunConfig, num_items: int) -> ItemTower:
     """One backbone + DTL, a tower per modality + fusion (multimodal), or IISAN; a cached IISAN builds no backbone."""
     paths = run.encoder.paths or ({run.encoder.kind: run.encoder.path} if run.encoder.path else {})
     paths = {m: resolve_model_path(p) for m, p in paths.items()}
@@ -400,56 +408,14 @@ def _item_encoder(run: RunConfig, num_items: int) -> nn.Module:
     )
 
 
-def _content(
-    run: RunConfig, item_encoder: nn.Module, device: torch.device, amp: torch.dtype | None
-) -> tuple[Any, bool]:
-    """The run's item content, and whether it serves precomputed backbone outputs (a store or the per-run cache)."""
-    spec = run.data.content
-    if item_encoder.kind == "iisan" and not item_encoder.backbones:  # cached IISAN reads only the store
-        return build_store_content(spec.stores, run.data.items, item_encoder.side.kept), True
-    frozen = run.train.cache_frozen_features and item_encoder.kind != "iisan" and backbone_is_frozen(item_encoder)
-    if frozen and spec.stores:
-        return store_first_tokens(spec.stores, run.data.items), True
-    size = _image_size(item_encoder)
-    if spec.kind == "multimodal":
-        content = build_multimodal_content(
-            spec.paths["text"],
-            spec.paths["image"],
-            run.data.items,
-            item_encoder.image_mean,
-            item_encoder.image_std,
-            size,
-        )
-    else:
-        content = build_content(
-            spec.kind, spec.path, run.data.items, item_encoder.image_mean, item_encoder.image_std, size
-        )
-    if frozen:  # no store given (e.g. a backbone pre-trained on a source): encoded once per run
-        content = cache_first_tokens(
-            item_encoder,
-            content,
-            batch_size=run.eval.item_batch,
-            device=device,
-            dtype=amp,
-            num_workers=run.train.num_workers,
-        )
-        log.info("frozen %s backbone: features of %d items computed once", run.encoder.kind, content.num_items)
-        return content, True
-    return content, False
-
-
-def _image_size(item_encoder: nn.Module) -> int:
-    """The pixel size the image backbone was built for (images are resized to it); 224 without an image backbone."""
-    for module in item_encoder.modules():
-        config = getattr(module, "config", None)
-        if getattr(config, "model_type", None) in ("vit", "vit_mae"):
-            return int(config.image_size)
-    return 224
+def _image_size(item_encoder: ItemTower) -> int:
+    """The pixel size the image backbone was built for (kept for transrec.serve.model, which imports it)."""
+    return item_encoder.image_size()
 
 
 def _evaluate(
     model: TransRec,
-    content: Any,
+    content: Content,
     users: tuple[Tensor, Tensor],
     run: RunConfig,
     device: torch.device,

@@ -22,10 +22,10 @@ from transrec.models.blocks import (  # noqa: E402
     bottleneck_parameter_count,
     phm_parameter_count,
 )
-from transrec.models.multimodal import GroupedTransRec, build_multimodal_item_encoder  # noqa: E402
+from transrec.models.multimodal import build_multimodal_item_encoder  # noqa: E402
 from transrec.models.objectives import sasrec_bce  # noqa: E402
 from transrec.models.sasrec import SASRec  # noqa: E402
-from transrec.models.transrec import count_parameters  # noqa: E402
+from transrec.models.transrec import TransRec, count_parameters  # noqa: E402
 
 D, L, USER_BLOCKS, R_ITEM, R_USER = 8, 5, 2, 4, 4
 TEXT_FFN, IMAGE_FFN = 37, 24  # the assets' intermediate sizes
@@ -51,11 +51,11 @@ def assets(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def base(assets) -> GroupedTransRec:
+def base(assets) -> TransRec:
     """BERT 2 x 32 text tower + ViT 3 x 16 image tower + fusion + SASRec (d 8), deep-copied per case."""
     torch.manual_seed(0)
     encoder = build_multimodal_item_encoder({"text": str(assets["bert"]), "image": str(assets["vit"])}, D)
-    return GroupedTransRec(encoder, SASRec(D, L, USER_BLOCKS, 2, 0.0))
+    return TransRec(encoder, SASRec(D, L, USER_BLOCKS, 2, 0.0))
 
 
 def inputs() -> dict[str, torch.Tensor]:
@@ -119,14 +119,14 @@ def spec_and_count(method: str, towers: tuple[str, ...]) -> tuple[dict, int]:
     return spec, sum(counts(method)[t] for t in covered)
 
 
-def outputs(model: GroupedTransRec, content: dict) -> tuple[torch.Tensor, torch.Tensor]:
+def outputs(model: TransRec, content: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """Item vectors (7, D) and user states (2, L, D) over sequences of those items."""
     items = model.encode_items(content)  # (7, D)
     seq = items[torch.tensor([[0, 1, 2, 3, 4], [6, 5, 4, 3, 2]])]  # (2, L, D)
     return items, model.encode_users(seq, torch.tensor([[False, True, True, True, True], [True] * 5]))
 
 
-def step(model: GroupedTransRec, groups: dict, content: dict, steps: int = 2) -> None:
+def step(model: TransRec, groups: dict, content: dict, steps: int = 2) -> None:
     """Adam steps on SASRec BCE (two: LoRA's A gets a gradient only once B moved off zero)."""
     optimiser = torch.optim.Adam([{"params": p, "lr": 1e-2} for p in groups.values()])
     for _ in range(steps):
@@ -196,8 +196,6 @@ def test_each_site_gets_its_own_towers_width(base):
 
 
 def test_single_modality_towers_are_refused_on_single_backbone_items(base):
-    from transrec.models.transrec import TransRec
-
     text_only = TransRec(copy.deepcopy(base.item_encoder.towers["text"]), SASRec(D, L, 1, 2, 0.0))  # a text item
     with pytest.raises(ValueError, match="'item_text' selects one tower of a multimodal item"):
         prepare_trainable(text_only, build_method({"kind": "houlsby", "towers": ["item_text"]}), [])

@@ -19,8 +19,8 @@ from transrec.models.iisan import (
     iisan_parameter_count,
     select_layers,
 )
-from transrec.models.multimodal import GroupedTransRec
 from transrec.models.sasrec import SASRec
+from transrec.models.transrec import TransRec
 
 D = 8
 
@@ -170,7 +170,7 @@ def test_cached_and_uncached_iisan_give_the_same_item_vectors(assets, tmp_path, 
 def test_uncached_backbones_build_no_graph_and_only_side_heads_fusion_sasrec_train(assets):
     torch.manual_seed(0)
     encoder = build_iisan_item_encoder(D, IISANConfig(r=4), paths={"text": str(assets["bert"])})  # text-only IISAN
-    model = GroupedTransRec(encoder, SASRec(D, 5, 1, 2, 0.0))
+    model = TransRec(encoder, SASRec(D, 5, 1, 2, 0.0))
     groups = prepare_trainable(model, build_method({"kind": "iisan", "r": 4}), ["dtl", "fusion", "user_encoder"])
     assert sorted(groups) == ["adapters", "dtl", "fusion", "user_encoder"]
     assert not any(p.requires_grad for p in encoder.backbones.parameters())

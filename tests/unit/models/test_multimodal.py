@@ -10,8 +10,9 @@ from transrec.features.cache import backbone_is_frozen, cache_first_tokens
 from transrec.features.content import build_store_content
 from transrec.features.store import build_feature_store
 from transrec.methods.base import build_method, prepare_trainable
-from transrec.models.multimodal import GroupedTransRec, build_multimodal_item_encoder
+from transrec.models.multimodal import build_multimodal_item_encoder
 from transrec.models.sasrec import SASRec
+from transrec.models.transrec import TransRec
 
 D = 8
 
@@ -24,7 +25,7 @@ def assets(tmp_path_factory):
 def _model(assets, method, also_train):
     torch.manual_seed(0)
     encoder = build_multimodal_item_encoder({"text": str(assets["bert"]), "image": str(assets["vit"])}, D)
-    model = GroupedTransRec(encoder, SASRec(D, 5, 1, 2, 0.0))
+    model = TransRec(encoder, SASRec(D, 5, 1, 2, 0.0))
     return model, prepare_trainable(model, build_method({"kind": method}), also_train)
 
 
