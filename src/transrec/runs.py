@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict
+
 NOPT = "nopt"
 # One path pattern per stage; the rules use these patterns, so a run's folder is spelled in exactly one place.
 RUN_DIRS = {
@@ -12,6 +14,19 @@ RUN_DIRS = {
     "adapt": "results/runs/adapt/{dataset}/{encoder}/{objective}/{method}/{start}/{seed}",
     "baseline": "results/runs/baseline/{dataset}/{method}/{seed}",
 }
+
+
+class RunName(BaseModel):
+    """A training run's coordinates (run.json's `name`, copied into metrics.json): a Run without its stage."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: str
+    encoder: str
+    objective: str
+    method: str
+    start: str
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -25,6 +40,11 @@ class Run:
     method: str
     start: str
     seed: int
+
+    @property
+    def name(self) -> RunName:
+        """The run's coordinates without its stage (run.json's `name`)."""
+        return RunName(**{k: v for k, v in asdict(self).items() if k != "stage"})
 
     @property
     def out_dir(self) -> str:

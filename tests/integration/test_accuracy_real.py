@@ -4,6 +4,7 @@ import itertools
 
 import polars as pl
 import pytest
+from run_dicts import full_run
 
 from transrec.data.ingest import ingest
 from transrec.data.sequences import build_sequences
@@ -50,30 +51,32 @@ def test_recommended_id_recipe_beats_popularity(shared_data, tmp_path):
 
     # the recommended ID recipe (docs/accuracy.md): in-batch softmax with logQ, lr 1e-3 everywhere, batch 128
     run = RunConfig.from_dict(
-        {
-            "stage": "adapt",
-            "name": {
-                "dataset": "instruments_slice",
-                "encoder": "id",
+        full_run(
+            {
+                "stage": "adapt",
+                "name": {
+                    "dataset": "instruments_slice",
+                    "encoder": "id",
+                    "objective": "inbatch",
+                    "method": "fta",
+                    "seed": 42,
+                },
+                "data": {"split": str(tmp_path / "split.parquet"), "items": str(tmp_path / "items.parquet")},
+                "out_dir": str(tmp_path / "run"),
+                "model": {"max_len": MAX_LEN, "dropout": 0.1},
                 "objective": "inbatch",
-                "method": "fta",
-                "seed": 42,
-            },
-            "data": {"split": str(tmp_path / "split.parquet"), "items": str(tmp_path / "items.parquet")},
-            "out_dir": str(tmp_path / "run"),
-            "model": {"max_len": MAX_LEN, "dropout": 0.1},
-            "objective": "inbatch",
-            "also_train": ["dtl", "user_encoder"],
-            "optim": {"lr": {"item_encoder": 1e-3, "dtl": 1e-3, "user_encoder": 1e-3}},
-            "train": {
-                "epochs": 6,
-                "batch_size": 128,
-                "patience": 6,
-                "seed": 42,
-                "device": "cpu",
-                "threads": 1,
-            },  # one thread: OpenMP threads on busy shared cores slow down many-fold
-        }
+                "also_train": ["dtl", "user_encoder"],
+                "optim": {"lr": {"item_encoder": 1e-3, "dtl": 1e-3, "user_encoder": 1e-3}},
+                "train": {
+                    "epochs": 6,
+                    "batch_size": 128,
+                    "patience": 6,
+                    "seed": 42,
+                    "device": "cpu",
+                    "threads": 1,
+                },  # one thread: OpenMP threads on busy shared cores slow down many-fold
+            }
+        )
     )
     metrics = train(run, resume=False)
     # selection is on validation; the claim is about the test split the papers report

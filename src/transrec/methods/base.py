@@ -1,13 +1,15 @@
-"""The method contract: registry, build_method (one or a list), validate_method, freezing, the trainable set-up."""
+"""The method contract: settings as typed models, the registry and its union, validate_method, freezing, set-up."""
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import importlib
+import json
 import pkgutil
-from collections.abc import Callable, Iterable
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal, Protocol, Union, get_args, runtime_checkable
 
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from torch import nn
 
 from transrec.models.sites import ITEM_MODALITY_TOWERS, SITE_MAPS
@@ -17,7 +19,7 @@ TOWERS = ("item", "user")
 ALL_TOWERS = (*TOWERS, *ITEM_MODALITY_TOWERS)
 # "adapters": every module or tensor a method adds or selects (its own learning rate)
 GROUPS = ("item_encoder", "dtl", "user_encoder", "adapters")
-_REGISTRY: dict[str, type] = {}
+_REGISTRY: dict[str, type[MethodSpec]] = {}
 
 
 @runtime_checkable
@@ -27,47 +29,94 @@ class Method(Protocol):
     def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]: ...
 
 
-def register(name: str) -> Callable[[type], type]:
-    """Class decorator: make a frozen dataclass buildable as `{"kind": name, ...}`."""
+class MethodSpec(BaseModel):
+    """A method's settings: frozen, unknown fields refused; each plug-in adds `kind: Literal[<name>]` and its fields.
 
-    def decorator(cls: type) -> type:
-        if not dataclasses.is_dataclass(cls) or not cls.__dataclass_params__.frozen:
-            raise TypeError(f"method {name!r} must be a frozen dataclass")
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"method kind {name!r} is registered twice")
-        _REGISTRY[name] = cls
-        return cls
+    The field defaults are the plug-in's own (the schema does not list method fields); a run.json method holds only
+    the fields its config entry sets, and to_dict writes back only those.
+    """
 
-    return decorator
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __str__(self) -> str:
+        """The spec as its config entry wrote it: {'kind': 'houlsby', 'r_item': 16}."""
+        return str(self.model_dump(mode="json", exclude_unset=True))
 
 
-def build_method(spec: dict | list) -> Method:
+def _distinct_towers(towers: tuple[str, ...]) -> tuple[str, ...]:
+    if not towers or len(set(towers)) != len(towers):
+        raise ValueError(f"must be a non-empty list of distinct towers, got {list(towers)}")
+    parts = [t for t in towers if t in ITEM_MODALITY_TOWERS]
+    if "item" in towers and parts:
+        raise ValueError(
+            f"'item' already covers both towers of a multimodal item; list either 'item' or {parts}, got {list(towers)}"
+        )
+    return towers
+
+
+# Towers a method attaches to: item and/or user; AnyTowers also one tower of a multimodal item alone
+Towers = Annotated[tuple[Literal[TOWERS], ...], AfterValidator(_distinct_towers)]
+AnyTowers = Annotated[tuple[Literal[ALL_TOWERS], ...], AfterValidator(_distinct_towers)]
+
+
+def register(cls: type[MethodSpec]) -> type[MethodSpec]:
+    """Class decorator: make a MethodSpec buildable as `{"kind": <its kind>, ...}`."""
+    if not (isinstance(cls, type) and issubclass(cls, MethodSpec)) or "kind" not in cls.model_fields:
+        raise TypeError(f"method {cls!r} must be a MethodSpec with a `kind: Literal[...]` field")
+    (name,) = get_args(cls.model_fields["kind"].annotation)
+    if name in _REGISTRY and _REGISTRY[name] is not cls:
+        raise ValueError(f"method kind {name!r} is registered twice")
+    _REGISTRY[name] = cls
+    _method_adapter.cache_clear()
+    return cls
+
+
+def method_union() -> Any:
+    """Every registered method as one discriminated union on `kind` (combo members included)."""
+    _import_methods()
+    union = Annotated[Union[tuple(_REGISTRY.values())], Field(discriminator="kind")]  # noqa: UP007 (a runtime tuple)
+    for cls in _REGISTRY.values():
+        if not cls.__pydantic_complete__:  # a plug-in holding methods (combo) names the union as MethodUnion
+            cls.model_rebuild(_types_namespace={"MethodUnion": union})
+    return union
+
+
+@functools.cache
+def _method_adapter() -> TypeAdapter:
+    return TypeAdapter(method_union())
+
+
+def build_method(spec: dict | list | MethodSpec) -> MethodSpec:
     """{"kind": name, **fields} (or a list of such specs: a combination) -> the method.
 
-    An unknown kind, unknown field or missing field raises ValueError naming it.
+    An unknown kind, unknown field, missing field or bad value raises ValueError naming it.
     """
-    _import_methods()
+    try:
+        return _parse(spec)
+    except ValidationError as err:
+        path, message = error_path(err)
+        raise ValueError(f"method {path!r}: {message}" if path else f"method: {message}") from None
+
+
+def _parse(spec: dict | list | MethodSpec) -> MethodSpec:
+    if isinstance(spec, MethodSpec):
+        return spec
     if isinstance(spec, (list, tuple)):
         spec = {"kind": "combo", "methods": list(spec)}
-    fields = dict(spec)
-    for switch in ("also_train", "hparams"):  # the trainer's settings of a config entry, not method fields
-        fields.pop(switch, None)
-    kind = fields.pop("kind", None)
-    if kind not in _REGISTRY:
-        raise ValueError(f"unknown method kind {kind!r}; known: {sorted(_REGISTRY)}")
-    cls = _REGISTRY[kind]
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(fields) - set(known))
-    if unknown:
-        raise ValueError(f"unknown field(s) {unknown} for method {kind!r}; known: {sorted(known)}")
-    missing_default = dataclasses.MISSING
-    required = [n for n, f in known.items() if f.default is missing_default and f.default_factory is missing_default]
-    missing = [n for n in required if n not in fields]
-    if missing:
-        raise ValueError(f"method {kind!r} needs field(s) {missing}")
-    # YAML/JSON give lists; frozen dataclasses should hold tuples
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
-    return cls(**fields)
+    return _method_adapter().validate_json(json.dumps(spec), strict=True)  # as run.json reads it: "8" is no int
+
+
+def error_path(err: ValidationError) -> tuple[str, str]:
+    """The key path ("methods[0].r_item") and message of the first error of `err`; union kind tags left out."""
+    first = err.errors()[0]
+    path, previous = "", None
+    for part in first["loc"]:
+        after = previous is None or previous == "method" or isinstance(previous, int)
+        tag, previous = isinstance(part, str) and (part in _REGISTRY and after or not part.isidentifier()), part
+        if not tag:
+            path = f"{path}[{part}]" if isinstance(part, int) else f"{path}.{part}" if path else str(part)
+    message = {"extra_forbidden": "unknown key", "missing": "missing key"}.get(first["type"], first["msg"])
+    return path, message.removeprefix("Value error, ")
 
 
 class FieldError(ValueError):
@@ -86,9 +135,10 @@ def validate_method(spec: dict | list, encoder: dict, where: str) -> None:
     and "user": {n_blocks, d_model} for the SASRec tower (transrec.models.encoder_facts + config model).
     """
     try:
-        method = build_method(spec)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{where}: {err}") from None
+        method = _parse(spec)
+    except ValidationError as err:
+        path, message = error_path(err)
+        raise ValueError(f"{where}.{path}: {message}" if path else f"{where}: {message}") from None
     check = getattr(method, "check", None)
     if check is None:
         return
@@ -96,27 +146,6 @@ def validate_method(spec: dict | list, encoder: dict, where: str) -> None:
         check(encoder)
     except FieldError as err:
         raise ValueError(f"{where}.{err.field}: {err.message}") from None
-
-
-def check_towers(towers: tuple[str, ...], allowed: tuple[str, ...] = TOWERS) -> None:
-    """Towers must be a non-empty subset of `allowed`, without repeats."""
-    if not towers or len(set(towers)) != len(towers) or any(t not in allowed for t in towers):
-        raise FieldError(
-            "towers", f"must be a non-empty list of distinct towers from {list(allowed)}, got {list(towers)}"
-        )
-    parts = [t for t in towers if t in ITEM_MODALITY_TOWERS]
-    if "item" in towers and parts:
-        raise FieldError(
-            "towers",
-            f"'item' already covers both towers of a multimodal item; list either 'item' or "
-            f"{parts}, got {list(towers)}",
-        )
-
-
-def check_positive(name: str, value: object) -> None:
-    """An integer field must be >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise FieldError(name, f"must be an integer >= 1, got {value!r}")
 
 
 def check_transformer_item_tower(towers: tuple[str, ...], encoder: dict, *, multimodal: str | None = None) -> None:

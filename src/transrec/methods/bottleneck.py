@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated, Literal
 
+from pydantic import AfterValidator, PositiveInt, StrictBool
 from torch import nn
 
-from transrec.methods.base import (
-    ALL_TOWERS,
-    FieldError,
-    check_positive,
-    check_towers,
-    check_transformer_item_tower,
-    register,
-)
+from transrec.methods.base import AnyTowers, MethodSpec, check_transformer_item_tower, register
 from transrec.methods.towers import model_towers, tower_rank, tower_width
 from transrec.methods.wrappers import wrap_site
 from transrec.models.blocks import ACTIVATIONS, BottleneckBlock
@@ -21,37 +15,33 @@ from transrec.models.blocks import ACTIVATIONS, BottleneckBlock
 POSITIONS = ("attention", "ffn")
 
 
-@register("bottleneck")
-@dataclass(frozen=True)
-class Bottleneck:
+def _distinct(positions: tuple[str, ...]) -> tuple[str, ...]:
+    if not positions or len(set(positions)) != len(positions):
+        raise ValueError(f"must be a non-empty list of distinct positions, got {list(positions)}")
+    return positions
+
+
+Positions = Annotated[tuple[Literal[POSITIONS], ...], AfterValidator(_distinct)]
+
+
+@register
+class Bottleneck(MethodSpec):
     """down(d->r), activation, up(r->d) + skip after the chosen sub-layers' output, in every block of `towers`."""
 
-    positions: tuple[str, ...] = ("attention", "ffn")  # Houlsby: both
-    r_item: int = 64  # PROTOCOL.md §Methods: 64 in BERT/ViT
-    r_user: int = 16  # and 16 in SASRec
-    r_multiplier: int = 1  # "++" adapters double r
-    parallel: bool = False  # adapter(sub-layer input) added to the sub-layer output instead of after it
-    activation: str = "relu"
+    kind: Literal["bottleneck"]
+    positions: Positions = ("attention", "ffn")  # Houlsby: both
+    r_item: PositiveInt = 64  # PROTOCOL.md §Methods: 64 in BERT/ViT
+    r_user: PositiveInt = 16  # and 16 in SASRec
+    r_multiplier: PositiveInt = 1  # "++" adapters double r
+    parallel: StrictBool = False  # adapter(sub-layer input) added to the sub-layer output instead of after it
+    activation: Literal[tuple(ACTIVATIONS)] = "relu"
     # AdaT_all; ("item",) = AdaT_item, ("user",) = AdaT_user; a multimodal item: "item" = both towers, each at its
     # own width (item_text / item_image: one of them)
-    towers: tuple[str, ...] = ("item", "user")
+    towers: AnyTowers = ("item", "user")
 
     def check(self, encoder: dict) -> None:
-        """Field checks against encoder facts (no weights)."""
-        check_towers(self.towers, ALL_TOWERS)
+        """Checks against encoder facts (no weights)."""
         check_transformer_item_tower(self.towers, encoder)
-        for name in ("r_item", "r_user", "r_multiplier"):
-            check_positive(name, getattr(self, name))
-        positions = self.positions
-        if not positions or any(p not in POSITIONS for p in positions) or len(set(positions)) != len(positions):
-            raise FieldError(
-                "positions",
-                f"must be a non-empty list of distinct positions from {list(POSITIONS)}, got {list(self.positions)}",
-            )
-        if not isinstance(self.parallel, bool):
-            raise FieldError("parallel", f"must be true or false, got {self.parallel!r}")
-        if self.activation not in ACTIVATIONS:
-            raise FieldError("activation", f"unknown activation {self.activation!r}; known: {sorted(ACTIVATIONS)}")
 
     def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
         """Wrap each chosen sub-layer output of each tower (backbone); return the new blocks' parameters."""
@@ -67,39 +57,40 @@ class Bottleneck:
         return {"adapters": added}
 
 
-@register("houlsby")
-@dataclass(frozen=True)
+@register
 class Houlsby(Bottleneck):
     """After attention output and after FFN output (Houlsby et al., 2019)."""
 
+    kind: Literal["houlsby"]
 
-@register("pfeiffer")
-@dataclass(frozen=True)
+
+@register
 class Pfeiffer(Bottleneck):
     """After attention output only: Pfeiffer as Adapter4Rec ran it."""
 
-    positions: tuple[str, ...] = ("attention",)
+    kind: Literal["pfeiffer"]
+    positions: Positions = ("attention",)
 
 
-@register("ffn_adapter")
-@dataclass(frozen=True)
+@register
 class FFNAdapter(Bottleneck):
     """After FFN output only."""
 
-    positions: tuple[str, ...] = ("ffn",)
+    kind: Literal["ffn_adapter"]
+    positions: Positions = ("ffn",)
 
 
-@register("houlsby_plus")
-@dataclass(frozen=True)
+@register
 class HoulsbyPlus(Bottleneck):
     """Houlsby "++": both positions, r doubled."""
 
-    r_multiplier: int = 2
+    kind: Literal["houlsby_plus"]
+    r_multiplier: PositiveInt = 2
 
 
-@register("parallel_adapter")
-@dataclass(frozen=True)
+@register
 class ParallelBottleneck(Bottleneck):
     """Houlsby positions, each adapter parallel to its sub-layer."""
 
-    parallel: bool = True
+    kind: Literal["parallel_adapter"]
+    parallel: StrictBool = True

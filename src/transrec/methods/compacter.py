@@ -2,43 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal
 
+from pydantic import PositiveInt
 from torch import nn
 
-from transrec.methods.base import (
-    ALL_TOWERS,
-    FieldError,
-    check_positive,
-    check_towers,
-    check_transformer_item_tower,
-    register,
-)
+from transrec.methods.base import AnyTowers, FieldError, MethodSpec, check_transformer_item_tower, register
 from transrec.methods.towers import model_towers, rank_field, tower_facts, tower_rank, tower_width
 from transrec.methods.wrappers import wrap_site
 from transrec.models.blocks import PHMBlock, phm_rules
 
 
-@register("compacter")
-@dataclass(frozen=True)
-class Compacter:
+@register
+class Compacter(MethodSpec):
     """PHM down (d->r), GELU, PHM up (r->d) + skip at the Houlsby positions (Karimi Mahabadi et al., 2021).
 
     The reference has no skip, so it replaces the sub-layer output (PROTOCOL.md §Methods): ours keeps it.
     One set of rule matrices per tower is shared by every layer of that tower (per backbone of a multimodal item).
     """
 
-    r_item: int = 64
-    r_user: int = 16
-    n: int = 4
-    towers: tuple[str, ...] = ("item", "user")
+    kind: Literal["compacter"]
+    r_item: PositiveInt = 64
+    r_user: PositiveInt = 16
+    n: PositiveInt = 4
+    towers: AnyTowers = ("item", "user")
 
     def check(self, encoder: dict) -> None:
         """Field checks: r and the width of every covered tower (each backbone of a multimodal item) divisible by n."""
-        check_towers(self.towers, ALL_TOWERS)
         check_transformer_item_tower(self.towers, encoder)
-        for name in ("r_item", "r_user", "n"):
-            check_positive(name, getattr(self, name))
         for tower, facts in tower_facts(self.towers, encoder).items():
             r_name = rank_field(tower)
             r, width = getattr(self, r_name), facts.get("hidden_size")

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal
 
 from torch import nn
 
-from transrec.methods.base import register
+from transrec.methods.base import MethodSpec, register
 
 
-@register("frozen")
-@dataclass(frozen=True)
-class Frozen:
+@register
+class Frozen(MethodSpec):
     """Keep every loaded weight as it is."""
+
+    kind: Literal["frozen"]
 
     def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
         """Nothing to insert or unfreeze."""

@@ -2,35 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal
 
+from pydantic import NonNegativeInt
 from torch import nn
 
-from transrec.methods.base import FieldError, register, unfreeze
+from transrec.methods.base import FieldError, MethodSpec, register, unfreeze
 
 
-@register("fta")
-@dataclass(frozen=True)
-class FTA:
+@register
+class FTA(MethodSpec):
     """Fine-tune all: item encoder, DTL and user encoder, each in its own optimiser group."""
+
+    kind: Literal["fta"]
 
     def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
         """Unfreeze every group of the model and return them all."""
         return {name: unfreeze(params) for name, params in model.parameter_groups().items()}
 
 
-@register("ftn")
-@dataclass(frozen=True)
-class FTN:
+@register
+class FTN(MethodSpec):
     """Fine-tune the top `n` transformer blocks of the item encoder; DTL and SASRec come from `also_train`."""
 
-    n: int
+    kind: Literal["ftn"]
+    n: NonNegativeInt
 
     def check(self, encoder: dict) -> None:
-        """n must be within 0..the encoder's layers (no weights needed)."""
+        """n must be within the encoder's layers (no weights needed)."""
         layers = encoder.get("num_hidden_layers")
-        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 0:
-            raise FieldError("n", f"must be an integer >= 0, got {self.n!r}")
         if encoder.get("kind") == "id":
             raise FieldError("n", "an ID item encoder has no layers to fine-tune")
         if encoder.get("kind") == "multimodal":

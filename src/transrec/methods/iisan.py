@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from typing import Literal
 
+from pydantic import model_validator
 from torch import nn
 
-from transrec.methods.base import FieldError, register
+from transrec.methods.base import FieldError, MethodSpec, register
 from transrec.models.iisan import DEFAULT_LAYERS, IISANConfig
 
 REQUIRED_ALSO_TRAIN = ("dtl", "fusion")
 
 
-@register("iisan")
-@dataclass(frozen=True)
-class IISANMethod:
+@register
+class IISANMethod(MethodSpec):
     """IISAN (Fu et al., SIGIR 2024); `cached` runs read the hidden-state store instead of the backbones."""
 
+    kind: Literal["iisan"]
     layers: tuple[int, ...] = DEFAULT_LAYERS
     block: str = "adapter"
     r: int = 64
@@ -28,8 +29,10 @@ class IISANMethod:
     phm_n: int = 4
     cached: bool = False
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _architecture(self) -> IISANMethod:
         self.config()  # a bad block kind, layer list or width raises here, before any job
+        return self
 
     def check(self, encoder: dict) -> None:
         """IISAN needs transformer backbones: text, image or multimodal (an ID table has no hidden states)."""

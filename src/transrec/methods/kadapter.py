@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import torch
+from pydantic import Field, NonNegativeInt, PositiveInt
 from torch import Tensor, nn
 
-from transrec.methods.base import FieldError, check_positive, check_towers, check_transformer_item_tower, register
+from transrec.methods.base import FieldError, MethodSpec, Towers, check_transformer_item_tower, register
 from transrec.methods.towers import tower_width
 from transrec.models.sasrec import SASRecBlock, _init_weights, attention_mask
 
@@ -62,45 +63,39 @@ class KAdapterTower(nn.Module):
 
 # The item side tower hangs on the item encoder's stages; a multimodal item has one stage stack per modality and
 # its frozen-feature cache only sees stage modules of the item encoder itself, so this is refused, not half-done.
+Layers = Annotated[tuple[NonNegativeInt, ...], Field(min_length=1)]  # hidden-state indices
 MULTIMODAL_UNSUPPORTED = (
     "kadapter adds one side tower to a single item backbone; on multimodal items use "
     "towers [user], or houlsby / lora / bitfit / ln_tuning / compacter for both towers"
 )
 
 
-@register("kadapter")
-@dataclass(frozen=True)
-class KAdapter:
+@register
+class KAdapter(MethodSpec):
     """Side towers on the item encoder and/or SASRec.
 
     Hidden-state layers default to (0, depth - 1): 0 and 11 in BERT-base, scaled down for smaller encoders.
     """
 
-    r_item: int = 64
-    r_user: int = 16
-    layers_item: tuple[int, ...] | None = None
-    layers_user: tuple[int, ...] | None = None
-    depth: int = 2  # transformer blocks inside each adapter
-    heads: int = 2
+    kind: Literal["kadapter"]
+    r_item: PositiveInt = 64
+    r_user: PositiveInt = 16
+    layers_item: Layers | None = None
+    layers_user: Layers | None = None
+    depth: PositiveInt = 2  # transformer blocks inside each adapter
+    heads: PositiveInt = 2
     dropout: float = 0.1
-    towers: tuple[str, ...] = ("item", "user")
+    towers: Towers = ("item", "user")
 
     def check(self, encoder: dict) -> None:
         """Field checks against encoder facts (no weights)."""
-        check_towers(self.towers)
         check_transformer_item_tower(self.towers, encoder, multimodal=MULTIMODAL_UNSUPPORTED)
-        for name in ("r_item", "r_user", "depth", "heads"):
-            check_positive(name, getattr(self, name))
         depths = {"item": encoder.get("num_hidden_layers"), "user": encoder.get("user", {}).get("n_blocks")}
         for tower in self.towers:
             r, layers, count = getattr(self, f"r_{tower}"), getattr(self, f"layers_{tower}"), depths[tower]
             if r % self.heads:
                 raise FieldError(f"r_{tower}", f"must be divisible by heads={self.heads}, got {r}")
-            if layers is None:
-                continue
-            if not layers or any(isinstance(k, bool) or not isinstance(k, int) for k in layers):
-                raise FieldError(f"layers_{tower}", f"must be a non-empty list of hidden-state indices, got {layers!r}")
-            if count is not None and any(not 0 <= k <= count for k in layers):
+            if layers is not None and count is not None and any(not 0 <= k <= count for k in layers):
                 raise FieldError(
                     f"layers_{tower}", f"hidden states are 0..{count} in the {tower} tower, got {list(layers)}"
                 )

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import Annotated, Literal
 
+from pydantic import Field, PositiveFloat, PositiveInt
 from torch import nn
 
-from transrec.methods.base import (
-    ALL_TOWERS,
-    FieldError,
-    check_positive,
-    check_towers,
-    check_transformer_item_tower,
-    register,
-)
+from transrec.methods.base import AnyTowers, MethodSpec, check_transformer_item_tower, register
 from transrec.methods.towers import model_towers, tower_rank
 
 SITES = ("query", "value", "attention_output", "ffn_output")
 
 
-@register("lora")
-@dataclass(frozen=True)
-class LoRA:
+@register
+class LoRA(MethodSpec):
     """W x + (alpha / r) B A x on each site; B = 0 at init, so the model starts exactly as the base (Hu et al., 2021).
 
     peft's injection does the wrapping: it keeps each pretrained Linear as `base_layer` (the reference instead built
@@ -33,28 +26,18 @@ class LoRA:
     to 1; alpha None means alpha = r (scale 1).
     """
 
-    r_item: int = 12
-    r_user: int = 4
-    alpha_item: float | None = None  # None: alpha = r (scale 1)
-    alpha_user: float | None = None
-    dropout: float = 0.0
-    sites: tuple[str, ...] = ("query", "value")
-    towers: tuple[str, ...] = ("item", "user")
+    kind: Literal["lora"]
+    r_item: PositiveInt = 12
+    r_user: PositiveInt = 4
+    alpha_item: PositiveInt | PositiveFloat | None = None  # None: alpha = r (scale 1); an int stays one in run.json
+    alpha_user: PositiveInt | PositiveFloat | None = None
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    sites: Annotated[tuple[Literal[SITES], ...], Field(min_length=1)] = ("query", "value")
+    towers: AnyTowers = ("item", "user")
 
     def check(self, encoder: dict) -> None:
-        """Field checks against encoder facts (no weights)."""
-        check_towers(self.towers, ALL_TOWERS)
+        """Checks against encoder facts (no weights)."""
         check_transformer_item_tower(self.towers, encoder)
-        check_positive("r_item", self.r_item)
-        check_positive("r_user", self.r_user)
-        if not self.sites or any(s not in SITES for s in self.sites):
-            raise FieldError("sites", f"must be a non-empty list from {list(SITES)}, got {list(self.sites)}")
-        for name in ("alpha_item", "alpha_user"):
-            alpha = getattr(self, name)
-            if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha <= 0):
-                raise FieldError(name, f"must be a number > 0 (or null for alpha = r), got {alpha!r}")
-        if not 0 <= self.dropout < 1:
-            raise FieldError("dropout", f"must be in [0, 1), got {self.dropout!r}")
 
     def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
         """Inject LoRA into each tower (each backbone of a multimodal item) at its exact site names; return A/B."""

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal
 
 from torch import nn
 
-from transrec.methods.base import ALL_TOWERS, check_towers, check_transformer_item_tower, register
+from transrec.methods.base import AnyTowers, MethodSpec, check_transformer_item_tower, register
 from transrec.methods.towers import model_towers
 from transrec.models.sites import base_module
 
 
-@register("ln_tuning")
-@dataclass(frozen=True)
-class LNTuning:
+@register
+class LNTuning(MethodSpec):
     """Train every LayerNorm (weight and bias) of `towers`, from the site map (block LNs + embedding/final LN)."""
 
-    towers: tuple[str, ...] = ("item", "user")
+    kind: Literal["ln_tuning"]
+    towers: AnyTowers = ("item", "user")
 
     def check(self, encoder: dict) -> None:
-        """Field checks against encoder facts (no weights)."""
-        check_towers(self.towers, ALL_TOWERS)
+        """Checks against encoder facts (no weights)."""
         check_transformer_item_tower(self.towers, encoder)
 
     def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
@@ -30,16 +29,15 @@ class LNTuning:
         return {"adapters": [p for norm in norms for p in norm.parameters()]}
 
 
-@register("bitfit")
-@dataclass(frozen=True)
-class BitFit:
+@register
+class BitFit(MethodSpec):
     """Train every bias of `towers` (Linear and LayerNorm biases, from the site map; Ben Zaken et al., 2022)."""
 
-    towers: tuple[str, ...] = ("item", "user")
+    kind: Literal["bitfit"]
+    towers: AnyTowers = ("item", "user")
 
     def check(self, encoder: dict) -> None:
-        """Field checks against encoder facts (no weights)."""
-        check_towers(self.towers, ALL_TOWERS)
+        """Checks against encoder facts (no weights)."""
         check_transformer_item_tower(self.towers, encoder)
 
     def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import Literal
 
 import torch
+from pydantic import PositiveInt
 from torch import Tensor, nn
 
-from transrec.methods.base import FieldError, check_positive, register
+from transrec.methods.base import FieldError, MethodSpec, register
 
 
 class TextPrompt(nn.Module):
@@ -48,16 +49,15 @@ def _check_kind(method: str, expected: str, encoder: dict) -> None:
         raise FieldError("kind", f"{method} applies to {expected} item encoders, this one is {kind!r}")
 
 
-@register("prompt")
-@dataclass(frozen=True)
-class PromptTuning:
+@register
+class PromptTuning(MethodSpec):
     """n learned vectors, initialised as the embeddings of n sampled vocabulary tokens (Lester et al., 2021)."""
 
-    n: int = 10
+    kind: Literal["prompt"]
+    n: PositiveInt = 10
 
     def check(self, encoder: dict) -> None:
-        """Field checks against encoder facts (no weights)."""
-        check_positive("n", self.n)
+        """Checks against encoder facts (no weights)."""
         _check_kind("prompt", "text", encoder)
 
     def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
@@ -72,16 +72,15 @@ class PromptTuning:
         return {"adapters": [model.item_encoder.prompt.vectors]}
 
 
-@register("vpt")
-@dataclass(frozen=True)
-class VPT:
+@register
+class VPT(MethodSpec):
     """n learned tokens after the patch embeddings, uniform(-v, v), v = sqrt(6 / (patch fan-in + h)) as in VPT."""
 
-    n: int = 10
+    kind: Literal["vpt"]
+    n: PositiveInt = 10
 
     def check(self, encoder: dict) -> None:
-        """Field checks against encoder facts (no weights)."""
-        check_positive("n", self.n)
+        """Checks against encoder facts (no weights)."""
         _check_kind("vpt", "image", encoder)
 
     def apply(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:

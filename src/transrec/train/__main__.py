@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import hashlib
 import json
 import logging
@@ -36,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     run = RunConfig.load(args.run)
     if args.threads:
-        run = dataclasses.replace(run, train=dataclasses.replace(run.train, threads=args.threads))
+        run = run.model_copy(update={"train": run.train.model_copy(update={"threads": args.threads})})
     main_rank = int(os.environ.get("RANK", "0")) == 0
     log_path = Path(run.out_dir) / "train.log"
     stamp = f"run config {config_digest(run)}"

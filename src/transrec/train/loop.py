@@ -116,7 +116,7 @@ def _setup(run: RunConfig) -> Session:
     meta = {
         "base": run.encoder.path,
         "init_checkpoint": run.init_checkpoint,
-        "method": dict(run.method),
+        "method": run.to_dict()["method"],
         "run_name": run.to_dict()["name"],
     }
 
@@ -387,7 +387,7 @@ def _item_encoder(run: RunConfig, num_items: int) -> ItemTower:
     """One backbone + DTL, a tower per modality + fusion (multimodal), or IISAN; a cached IISAN builds no backbone."""
     paths = run.encoder.paths or ({run.encoder.kind: run.encoder.path} if run.encoder.path else {})
     paths = {m: resolve_model_path(p) for m, p in paths.items()}
-    if run.method["kind"] == "iisan":
+    if run.method.kind == "iisan":
         method = build_method(run.method)
         if not method.cached:
             return build_iisan_item_encoder(run.model.d_model, method.config(), paths=paths)

@@ -1,21 +1,22 @@
 """Method contract: registry and build_method errors, lists as combos, freeze, prepare_trainable."""
 
 from dataclasses import dataclass
+from typing import Literal
 
 import pytest
 import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
-from transrec.methods.base import build_method, freeze, prepare_trainable, register
+from transrec.methods.base import MethodSpec, build_method, freeze, prepare_trainable, register
 from transrec.models.item_encoders import build_item_encoder
 from transrec.models.sasrec import SASRec
 from transrec.models.transrec import TransRec
 
 
-@register("test_tuple_holder")
-@dataclass(frozen=True)
-class TupleHolder:
+@register
+class TupleHolder(MethodSpec):
+    kind: Literal["test_tuple_holder"]
     towers: tuple[str, ...] = ("item",)
 
     def apply(self, model):
@@ -65,9 +66,12 @@ def test_build_method_known_kinds_and_list_to_tuple():
     "spec, message",
     [
         ({"kind": "houlsbyy"}, "houlsbyy"),
-        ({"n": 2}, "None"),
-        ({"kind": "fta", "r": 4}, "'r'"),
-        ({"kind": "ftn"}, "'n'"),
+        ({"n": 2}, "kind"),
+        ({"kind": "fta", "r": 4}, "'r': unknown key"),
+        ({"kind": "ftn"}, "'n': missing key"),
+        ({"kind": "houlsby", "r_item": 0}, "'r_item': Input should be greater than 0"),
+        ({"kind": "lora", "towers": ["item", "item"]}, "'towers': .*distinct"),
+        ({"kind": "combo", "methods": [{"kind": "houlsby", "r_user": "8"}]}, r"'methods\[0\].r_user'"),
     ],
 )
 def test_build_method_errors_name_the_culprit(spec, message):
@@ -75,9 +79,11 @@ def test_build_method_errors_name_the_culprit(spec, message):
         build_method(spec)
 
 
-def test_register_requires_frozen_dataclass():
+def test_register_requires_a_method_spec_with_a_kind():
     with pytest.raises(TypeError):
-        register("test_not_frozen")(dataclass(type("NotFrozen", (), {})))
+        register(dataclass(type("NotASpec", (), {})))
+    with pytest.raises(TypeError):
+        register(type("NoKind", (MethodSpec,), {}))
 
 
 def test_freeze(model):
@@ -88,7 +94,8 @@ def test_freeze(model):
 def test_a_list_is_a_combo():
     combo = build_method([{"kind": "houlsby"}, {"kind": "ln_tuning", "towers": ["item"]}])
     assert type(combo).__name__ == "Combo" and len(combo.methods) == 2
-    assert build_method({"kind": "combo", "methods": [{"kind": "bitfit"}]}).methods == ({"kind": "bitfit"},)
+    bitfit = build_method({"kind": "bitfit"})
+    assert build_method({"kind": "combo", "methods": [{"kind": "bitfit"}]}).methods == (bitfit,)
 
 
 def test_prepare_trainable_method_grouping_wins_over_also_train(model):

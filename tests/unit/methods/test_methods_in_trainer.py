@@ -6,6 +6,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import torch
+from run_dicts import full_run
 from transformers import BertConfig, BertModel
 
 from transrec.data.split import split_frame
@@ -55,40 +56,42 @@ def setup(tmp_path_factory) -> dict:
 
 
 def run_dict(root: Path, name: str, method, also_train: list[str], stage: str, init: str | None) -> dict:
-    return {
-        "stage": stage,
-        "name": {
-            "dataset": "tiny",
-            "encoder": "bert",
+    return full_run(
+        {
+            "stage": stage,
+            "name": {
+                "dataset": "tiny",
+                "encoder": "bert",
+                "objective": "sasrec",
+                "method": name,
+                "start": "src",
+                "seed": 0,
+            },
+            "data": {
+                "split": str(root / "split.parquet"),
+                "items": str(root / "items.parquet"),
+                "content": {"kind": "text", "path": str(root / "tokens.npz")},
+            },
+            "encoder": {"kind": "text", "path": str(root / "bert")},
+            "model": {"d_model": 8, "max_len": 6, "n_blocks": 2, "n_heads": 2, "dropout": 0.1},
             "objective": "sasrec",
-            "method": name,
-            "start": "src",
-            "seed": 0,
-        },
-        "data": {
-            "split": str(root / "split.parquet"),
-            "items": str(root / "items.parquet"),
-            "content": {"kind": "text", "path": str(root / "tokens.npz")},
-        },
-        "encoder": {"kind": "text", "path": str(root / "bert")},
-        "model": {"d_model": 8, "max_len": 6, "n_blocks": 2, "n_heads": 2, "dropout": 0.1},
-        "objective": "sasrec",
-        "method": method,
-        "also_train": also_train,
-        "init_checkpoint": init,
-        "optim": {"lr": {"item_encoder": 1e-3, "dtl": 1e-3, "user_encoder": 1e-3, "adapters": 1e-3}},
-        "train": {
-            "epochs": 1,
-            "batch_size": 3,
-            "patience": 5,
-            "threads": 1,
-            "seed": 1,
-            "device": "cpu",
-            "max_steps_per_epoch": 2,
-        },
-        "eval": {"ks": [10], "user_batch": 6, "item_batch": N_ITEMS},
-        "out_dir": str(root / name),
-    }
+            "method": method,
+            "also_train": also_train,
+            "init_checkpoint": init,
+            "optim": {"lr": {"item_encoder": 1e-3, "dtl": 1e-3, "user_encoder": 1e-3, "adapters": 1e-3}},
+            "train": {
+                "epochs": 1,
+                "batch_size": 3,
+                "patience": 5,
+                "threads": 1,
+                "seed": 1,
+                "device": "cpu",
+                "max_steps_per_epoch": 2,
+            },
+            "eval": {"ks": [10], "user_batch": 6, "item_batch": N_ITEMS},
+            "out_dir": str(root / name),
+        }
+    )
 
 
 @pytest.mark.parametrize(

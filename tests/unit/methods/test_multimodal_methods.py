@@ -15,6 +15,8 @@ import torch
 from method_checks import assert_checkpoint_reapplies, assert_only_returned_move, assert_same, zeroed_up_projections
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))  # tests/unit/models/multimodal_assets.py
+from run_dicts import full_run
+
 from multimodal_assets import IMAGE_DEPTH, IMAGE_WIDTH, N_ITEMS, TEXT_DEPTH, TEXT_WIDTH, write_assets  # noqa: E402
 from transrec.methods.base import build_method, prepare_trainable, validate_method  # noqa: E402
 from transrec.models.blocks import (  # noqa: E402
@@ -272,7 +274,7 @@ def _facts(image: dict) -> dict:
             r"methods\.m\.towers: \['item_text'\] select one tower of a "
             r"multimodal item; this item encoder is 'text'",
         ),
-        ({"kind": "kadapter", "towers": ["item_image"]}, MM, r"methods\.m\.towers: must be a non-empty list"),
+        ({"kind": "kadapter", "towers": ["item_image"]}, MM, r"methods\.m\.towers\[0\]: Input should be 'item'"),
     ],
 )
 def test_validate_method_checks_each_tower_of_a_multimodal_item(spec, facts, message):
@@ -333,31 +335,35 @@ def _run(assets, root: Path, method: dict) -> dict:
     split.write_parquet(root / "split.parquet")
     paths = {"text": str(assets["tokens"]), "image": str(assets["lmdb"])}
     spec = {k: v for k, v in method.items() if k != "also_train"}
-    return {
-        "stage": "adapt",
-        "name": {
-            "dataset": "tiny",
-            "encoder": "mm",
+    return full_run(
+        {
+            "stage": "adapt",
+            "name": {
+                "dataset": "tiny",
+                "encoder": "mm",
+                "objective": "inbatch",
+                "method": spec["kind"],
+                "start": "nopt",
+                "seed": 0,
+            },
+            "data": {
+                "split": str(root / "split.parquet"),
+                "items": str(assets["items"]),
+                "content": {"kind": "multimodal", "path": None, "paths": paths},
+            },
+            "encoder": {"kind": "multimodal", "paths": {"text": str(assets["bert"]), "image": str(assets["vit"])}},
+            "model": {"d_model": D, "max_len": 5, "n_blocks": 1, "n_heads": 2, "dropout": 0.0},
             "objective": "inbatch",
-            "method": spec["kind"],
-            "start": "nopt",
-            "seed": 0,
-        },
-        "data": {
-            "split": str(root / "split.parquet"),
-            "items": str(assets["items"]),
-            "content": {"kind": "multimodal", "path": None, "paths": paths},
-        },
-        "encoder": {"kind": "multimodal", "paths": {"text": str(assets["bert"]), "image": str(assets["vit"])}},
-        "model": {"d_model": D, "max_len": 5, "n_blocks": 1, "n_heads": 2, "dropout": 0.0},
-        "objective": "inbatch",
-        "method": spec,
-        "also_train": method["also_train"],
-        "optim": {"lr": {"adapters": 1e-3, "dtl": 1e-3, "fusion": 1e-3, "user_encoder": 1e-3, "item_encoder": 1e-4}},
-        "train": {"epochs": 1, "batch_size": 4, "threads": 1, "device": "cpu", "max_steps_per_epoch": 2},
-        "eval": {"ks": [10], "user_batch": 4, "item_batch": 5},
-        "out_dir": str(root / "run"),
-    }
+            "method": spec,
+            "also_train": method["also_train"],
+            "optim": {
+                "lr": {"adapters": 1e-3, "dtl": 1e-3, "fusion": 1e-3, "user_encoder": 1e-3, "item_encoder": 1e-4}
+            },
+            "train": {"epochs": 1, "batch_size": 4, "threads": 1, "device": "cpu", "max_steps_per_epoch": 2},
+            "eval": {"ks": [10], "user_batch": 4, "item_batch": 5},
+            "out_dir": str(root / "run"),
+        }
+    )
 
 
 @pytest.mark.parametrize(

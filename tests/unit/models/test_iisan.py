@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from run_dicts import full_run
 from torch import nn
 from transformers import BertConfig, BertModel, ViTConfig, ViTModel
 
@@ -220,27 +221,31 @@ def _run(assets, root, stores, method, also_train, kind="multimodal"):
         "paths": {"text": str(assets["tokens"]), "image": str(assets["lmdb"])},
         "stores": {m: str(p) for m, p in stores.items()},
     }
-    return {
-        "stage": "adapt",
-        "name": {
-            "dataset": "tiny",
-            "encoder": "mm",
+    return full_run(
+        {
+            "stage": "adapt",
+            "name": {
+                "dataset": "tiny",
+                "encoder": "mm",
+                "objective": "inbatch",
+                "method": method["kind"],
+                "start": "nopt",
+                "seed": 0,
+            },
+            "data": {"split": str(root / "split.parquet"), "items": str(assets["items"]), "content": content},
+            "encoder": {"kind": kind, "paths": {"text": str(assets["bert"]), "image": str(assets["vit"])}},
+            "model": {"d_model": D, "max_len": 5, "n_blocks": 1, "n_heads": 2, "dropout": 0.0},
             "objective": "inbatch",
-            "method": method["kind"],
-            "start": "nopt",
-            "seed": 0,
-        },
-        "data": {"split": str(root / "split.parquet"), "items": str(assets["items"]), "content": content},
-        "encoder": {"kind": kind, "paths": {"text": str(assets["bert"]), "image": str(assets["vit"])}},
-        "model": {"d_model": D, "max_len": 5, "n_blocks": 1, "n_heads": 2, "dropout": 0.0},
-        "objective": "inbatch",
-        "method": method,
-        "also_train": also_train,
-        "optim": {"lr": {"adapters": 1e-3, "dtl": 1e-3, "fusion": 1e-3, "user_encoder": 1e-3, "item_encoder": 1e-4}},
-        "train": {"epochs": 1, "batch_size": 4, "threads": 1, "device": "cpu", "max_steps_per_epoch": 2},
-        "eval": {"ks": [10], "user_batch": 4, "item_batch": 5},
-        "out_dir": str(root / "run"),
-    }
+            "method": method,
+            "also_train": also_train,
+            "optim": {
+                "lr": {"adapters": 1e-3, "dtl": 1e-3, "fusion": 1e-3, "user_encoder": 1e-3, "item_encoder": 1e-4}
+            },
+            "train": {"epochs": 1, "batch_size": 4, "threads": 1, "device": "cpu", "max_steps_per_epoch": 2},
+            "eval": {"ks": [10], "user_batch": 4, "item_batch": 5},
+            "out_dir": str(root / "run"),
+        }
+    )
 
 
 def test_trainer_runs_cached_iisan_from_the_store_alone_and_the_frozen_baseline_reads_it(assets, tmp_path, monkeypatch):

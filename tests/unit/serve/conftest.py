@@ -6,6 +6,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import torch
+from run_dicts import full_run
 from transformers import BertConfig, BertModel
 
 from transrec.data.split import split_frame
@@ -18,40 +19,42 @@ TOPICS = ["football", "election", "weather", "music", "cooking"]
 
 
 def run_dict(root: Path, name: str, stage: str, method: dict, also_train: list[str], init: str | None, seed: int):
-    return {
-        "stage": stage,
-        "name": {
-            "dataset": "tiny",
-            "encoder": "bert",
+    return full_run(
+        {
+            "stage": stage,
+            "name": {
+                "dataset": "tiny",
+                "encoder": "bert",
+                "objective": "sasrec",
+                "method": name,
+                "start": "src",
+                "seed": seed,
+            },
+            "data": {
+                "split": "data/split.parquet",
+                "items": "data/items.parquet",
+                "content": {"kind": "text", "path": "data/tokens.npz"},
+            },
+            "encoder": {"kind": "text", "path": "base/bert"},
+            "model": {"d_model": 8, "max_len": 6, "n_blocks": 1, "n_heads": 2, "dropout": 0.1},
             "objective": "sasrec",
-            "method": name,
-            "start": "src",
-            "seed": seed,
-        },
-        "data": {
-            "split": "data/split.parquet",
-            "items": "data/items.parquet",
-            "content": {"kind": "text", "path": "data/tokens.npz"},
-        },
-        "encoder": {"kind": "text", "path": "base/bert"},
-        "model": {"d_model": 8, "max_len": 6, "n_blocks": 1, "n_heads": 2, "dropout": 0.1},
-        "objective": "sasrec",
-        "method": method,
-        "also_train": also_train,
-        "init_checkpoint": init,
-        "optim": {"lr": {"item_encoder": 1e-3, "dtl": 1e-3, "user_encoder": 1e-3, "adapters": 1e-3}},
-        "train": {
-            "epochs": 2,
-            "batch_size": 4,
-            "patience": 5,
-            "threads": 1,
-            "seed": seed,
-            "device": "cpu",
-            "max_steps_per_epoch": 2,
-        },
-        "eval": {"ks": [10], "user_batch": 8, "item_batch": N_ITEMS},
-        "out_dir": f"runs/{name}/{seed}",
-    }
+            "method": method,
+            "also_train": also_train,
+            "init_checkpoint": init,
+            "optim": {"lr": {"item_encoder": 1e-3, "dtl": 1e-3, "user_encoder": 1e-3, "adapters": 1e-3}},
+            "train": {
+                "epochs": 2,
+                "batch_size": 4,
+                "patience": 5,
+                "threads": 1,
+                "seed": seed,
+                "device": "cpu",
+                "max_steps_per_epoch": 2,
+            },
+            "eval": {"ks": [10], "user_batch": 8, "item_batch": N_ITEMS},
+            "out_dir": f"runs/{name}/{seed}",
+        }
+    )
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 import torch
 from PIL import Image
+from run_dicts import full_run
 from transformers import BertConfig, BertModel
 
 from transrec import recommend as cli
@@ -36,35 +37,37 @@ def _spec(kind: str, name: str) -> dict:
         if kind == "multimodal"
         else {"kind": kind, "path": {"text": "base/bert", "image": "base/vit"}[kind]}
     )
-    return {
-        "stage": "pretrain",
-        "name": {
-            "dataset": "tiny",
-            "encoder": kind,
+    return full_run(
+        {
+            "stage": "pretrain",
+            "name": {
+                "dataset": "tiny",
+                "encoder": kind,
+                "objective": "sasrec",
+                "method": "fta",
+                "start": "nopt",
+                "seed": 0,
+            },
+            "data": {"split": "data/split.parquet", "items": "data/items.parquet", "content": content},
+            "encoder": encoder,
+            "model": {"d_model": 8, "max_len": 5, "n_blocks": 1, "n_heads": 2, "dropout": 0.1},
             "objective": "sasrec",
-            "method": "fta",
-            "start": "nopt",
-            "seed": 0,
-        },
-        "data": {"split": "data/split.parquet", "items": "data/items.parquet", "content": content},
-        "encoder": encoder,
-        "model": {"d_model": 8, "max_len": 5, "n_blocks": 1, "n_heads": 2, "dropout": 0.1},
-        "objective": "sasrec",
-        "method": {"kind": "fta"},
-        "also_train": ["item_encoder", "dtl", "user_encoder"] + (["fusion"] if kind == "multimodal" else []),
-        "optim": {"lr": {"item_encoder": 1e-3, "dtl": 1e-3, "user_encoder": 1e-3, "fusion": 1e-3}},
-        "train": {
-            "epochs": 1,
-            "batch_size": 4,
-            "patience": 5,
-            "threads": 1,
-            "seed": 0,
-            "device": "cpu",
-            "max_steps_per_epoch": 2,
-        },
-        "eval": {"ks": [10], "user_batch": 8, "item_batch": 5},  # several batches, as a larger catalogue would
-        "out_dir": f"runs/{name}",
-    }
+            "method": {"kind": "fta"},
+            "also_train": ["item_encoder", "dtl", "user_encoder"] + (["fusion"] if kind == "multimodal" else []),
+            "optim": {"lr": {"item_encoder": 1e-3, "dtl": 1e-3, "user_encoder": 1e-3, "fusion": 1e-3}},
+            "train": {
+                "epochs": 1,
+                "batch_size": 4,
+                "patience": 5,
+                "threads": 1,
+                "seed": 0,
+                "device": "cpu",
+                "max_steps_per_epoch": 2,
+            },
+            "eval": {"ks": [10], "user_batch": 8, "item_batch": 5},  # several batches, as a larger catalogue would
+            "out_dir": f"runs/{name}",
+        }
+    )
 
 
 @pytest.fixture(scope="module")

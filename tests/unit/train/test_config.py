@@ -1,56 +1,70 @@
-"""run.json -> RunConfig: defaults, types, and unknown keys rejected by their key path."""
+"""run.json -> RunConfig: every key required (the schema has the defaults), types, bad keys named by their path."""
 
 import json
+import typing
 
 import pytest
+from pydantic import BaseModel
+from run_dicts import full_run
 
-from transrec.train.config import RunConfig
+from transrec.train.config import OMITTED, RunConfig
 
-MINIMAL = {
-    "stage": "adapt",
-    "name": {
-        "dataset": "amazon",
-        "encoder": "bert",
-        "objective": "sasrec",
-        "method": "houlsby",
-        "start": "hm",
-        "seed": 1,
-    },
-    "data": {
-        "split": "results/split/amazon/split.parquet",
-        "items": "results/sequences/amazon/items.parquet",
-        "content": {"kind": "text", "path": "results/tokens/amazon/bert.npz"},
-    },
-    "encoder": {"kind": "text", "path": "bert-base-uncased"},
-    "method": {"kind": "houlsby", "r": 64},
-    "out_dir": "results/runs/x",
-}
+ADAPT = full_run(
+    {
+        "stage": "adapt",
+        "name": {"dataset": "amazon", "encoder": "bert", "objective": "sasrec", "method": "houlsby", "start": "hm"},
+        "data": {
+            "split": "results/split/amazon/split.parquet",
+            "items": "results/sequences/amazon/items.parquet",
+            "content": {"kind": "text", "path": "results/tokens/amazon/bert.npz"},
+        },
+        "encoder": {"kind": "text", "path": "bert-base-uncased"},
+        "method": {"kind": "houlsby", "r_item": 64},
+        "out_dir": "results/runs/x",
+    }
+)
 
 
-def test_defaults_and_round_trip(tmp_path):
-    run = RunConfig.from_dict(MINIMAL)
-    assert run.model.d_model == 64 and run.model.max_len == 20 and run.train.batch_size == 32
-    assert run.optim.lr["item_encoder"] == 5e-5 and run.optim.grad_clip is None
-    assert run.eval.ks == (10,) and run.eval.mask_history is True
-    assert run.method == {"kind": "houlsby", "r": 64} and run.also_train == () and run.init_checkpoint is None
+def _models(annotation) -> list[type[BaseModel]]:
+    """The pydantic models inside a field's type (through unions, Annotated, tuples, dicts)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in typing.get_args(annotation) for model in _models(arg)]
+
+
+def test_no_field_has_a_default():
+    """Defaults live in the schema only: a key run.json lacks fails loudly (method plug-ins keep their own)."""
+    seen, todo = set(), [RunConfig]
+    while todo:
+        model = todo.pop()
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            assert field.is_required(), f"{model.__name__}.{name} has a default"
+            if name != "method":  # a method's fields are its plug-in's settings, which the schema does not list
+                todo += [m for m in _models(field.annotation) if m not in seen]
+    assert len(seen) > 5
+
+
+def test_round_trip_and_types(tmp_path):
+    run = RunConfig.from_dict(ADAPT)
+    assert run.method.kind == "houlsby" and run.method.r_item == 64 and run.method.r_user == 16  # the plug-in's
+    assert run.to_dict()["method"] == {"kind": "houlsby", "r_item": 64}  # only what run.json set is written back
+    assert run.eval.ks == (10,) and run.also_train == () and isinstance(run.optim.lr["dtl"], float)
     path = tmp_path / "run.json"
     path.write_text(json.dumps(run.to_dict()))
-    assert RunConfig.load(path) == run
+    assert RunConfig.load(path) == run and RunConfig.load(path).to_dict() == run.to_dict()
 
 
-def test_full_document_is_typed():
-    d = {
-        **MINIMAL,
-        "also_train": ["dtl", "user_encoder"],
-        "init_checkpoint": "results/runs/pretrain/x/best.pt",
-        "train": {"epochs": 3, "max_steps_per_epoch": 5, "precision": "bf16", "compile": True},
-        "optim": {"lr": {"adapters": 1, "user_encoder": 1e-4}, "grad_clip": 1},
-        "eval": {"ks": [10, 20]},
-    }
+def test_keys_run_json_leaves_out_are_filled_from_one_table():
+    """Keys the workflow's run.json omits (older runs never had them): filled, so old run.json files keep loading."""
+    d = json.loads(json.dumps(ADAPT))
+    for section, keys in OMITTED.items():
+        node, keys = (d["data"]["content"], keys["content"]) if section == "data" else (d[section], keys)
+        for key in keys:
+            node.pop(key)
     run = RunConfig.from_dict(d)
-    assert run.also_train == ("dtl", "user_encoder") and run.eval.ks == (10, 20)
-    assert run.optim.lr == {"adapters": 1.0, "user_encoder": 1e-4} and isinstance(run.optim.grad_clip, float)
-    assert run.train.compile is True and run.train.max_steps_per_epoch == 5
+    assert run.train.threads == 2 and run.eval.item_batch == 256 and run.data.content.stores == {}
+    assert run.to_dict() == RunConfig.from_dict(ADAPT).to_dict()
 
 
 @pytest.mark.parametrize(
@@ -60,39 +74,56 @@ def test_full_document_is_typed():
         (("train", "epoch"), 3),
         (("data", "content", "format"), "npz"),
         (("model", "hidden"), 32),
+        (("method", "r"), 64),
     ],
 )
 def test_unknown_key_is_rejected_by_its_path(path, value):
-    d = json.loads(json.dumps(MINIMAL))
+    d = json.loads(json.dumps(ADAPT))
     node = d
     for key in path[:-1]:
-        node = node.setdefault(key, {})
+        node = node[key]
     node[path[-1]] = value
-    with pytest.raises(ValueError, match=f"unknown key '{'.'.join(path)}'"):
+    with pytest.raises(ValueError, match=f"'{'.'.join(path)}': unknown key"):
         RunConfig.from_dict(d)
 
 
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"stage": "finetune"}, "stage"),
-        ({"objective": "bpr"}, "objective"),
-        ({"train": {"epochs": "3"}}, "train.epochs"),
-        ({"train": {"compile": 1}}, "train.compile"),
-        ({"train": {"epochs": 0}}, "train.epochs"),
-        ({"eval": {"ks": [5]}}, "eval.ks"),
-        ({"method": {"r": 4}}, "method.kind"),
+        ({"stage": "finetune"}, "'stage'"),
+        ({"objective": "bpr"}, "'objective'"),
+        ({"train": {"epochs": "3"}}, "'train.epochs'"),
+        ({"train": {"compile": 1}}, "'train.compile'"),
+        ({"train": {"epochs": 0}}, "'train.epochs'"),
+        ({"train": {"min_delta": -0.1}}, "'train.min_delta'"),
+        ({"eval": {"ks": [5]}}, "'eval.ks' must contain 10"),
         ({"encoder": {"kind": "image", "path": "vit"}}, "content.kind"),
-        ({"name": {"dataset": "x"}}, "name.encoder"),
+        ({"method": {"kind": "houlsbyy"}}, "'method': Input tag 'houlsbyy'"),
+        ({"method": {"kind": "houlsby", "r_item": 0}}, "'method.r_item': Input should be greater than 0"),
+        ({"method": {"kind": "houlsby", "towers": ["tower"]}}, r"'method.towers\[0\]'"),
+        ({"method": {"kind": "ftn"}}, "'method.n': missing key"),
+        ({"method": {"kind": "combo", "methods": [{"kind": "lora", "r_user": 0}]}}, r"'method.methods\[0\].r_user'"),
+        ({"method": {"r_item": 4}}, "'method'.*kind"),
     ],
 )
-def test_bad_values_are_rejected(change, message):
-    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
-        RunConfig.from_dict({**MINIMAL, **change})
+def test_bad_values_are_rejected_naming_the_key(change, message):
+    d = json.loads(json.dumps(ADAPT))
+    for section, value in change.items():
+        d[section] = {**d[section], **value} if section in ("train", "eval", "encoder") else value
+    with pytest.raises(ValueError, match=message):
+        RunConfig.from_dict(d)
 
 
-def test_missing_section_is_rejected():
-    d = dict(MINIMAL)
-    del d["data"]
-    with pytest.raises(ValueError, match="missing key 'data'"):
+@pytest.mark.parametrize("key", ["data", "model", "optim"])
+def test_missing_section_is_rejected(key):
+    d = dict(ADAPT)
+    del d[key]
+    with pytest.raises(ValueError, match=f"'{key}': missing key"):
+        RunConfig.from_dict(d)
+
+
+def test_missing_name_key_is_rejected():
+    d = json.loads(json.dumps(ADAPT))
+    del d["name"]["seed"]
+    with pytest.raises(ValueError, match="'name.seed': missing key"):
         RunConfig.from_dict(d)

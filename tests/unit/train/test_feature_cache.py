@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from run_dicts import full_run
 from transformers import BertConfig, BertModel
 
 from test_loop import N_ITEMS, tiny_run
@@ -64,7 +65,7 @@ def _text_run(tmp_path, bert, tokens, method, **train):
         also_train=["dtl", "user_encoder"],
         train={"epochs": 2, "batch_size": 4, "threads": 1, "device": "cpu", "max_steps_per_epoch": 2, **train},
     )
-    return run
+    return full_run(run)
 
 
 def test_trainer_caches_only_a_frozen_backbone_and_leaves_it_untouched(tmp_path, text_assets):

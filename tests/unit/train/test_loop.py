@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import torch
+from run_dicts import full_run
 
 from transrec.data.split import eval_histories, split_frame
 from transrec.io import write_json
@@ -65,7 +66,7 @@ def tiny_run(root: Path, **overrides) -> dict:
     }
     run.update(overrides)
     run["train"].setdefault("device", "cpu")  # CPU everywhere: exact resume equality, no GPU-only numbers in tests
-    return run
+    return full_run(run)
 
 
 def test_overfits_next_item_patterns(tmp_path):
@@ -256,7 +257,7 @@ def test_text_encoder_with_real_minilm(tmp_path):
         train={"epochs": 1, "batch_size": 4, "threads": 2, "max_steps_per_epoch": 1},
         eval={"ks": [10], "user_batch": 8, "item_batch": N_ITEMS},
     )
-    metrics = train(RunConfig.from_dict(run))
+    metrics = train(RunConfig.from_dict(full_run(run)))
     assert metrics["total_parameters"] > 20_000_000 and metrics["trainable_share"] == 1.0
     assert 0.0 <= metrics["test"]["hr@10"] <= 100.0 and metrics["curve"][0]["loss"] > 0
     best = checkpoint.load(Path(run["out_dir"]) / "best.pt")
