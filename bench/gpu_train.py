@@ -63,7 +63,7 @@ def main() -> None:
     shutil.copy(tokens / "minilm.npz", tokens / "bert_base_random.npz")
     summary = []
     for run, distributed in runs_to_do(config):
-        spec = grid.run_config(config, run)
+        spec = grid.plan(config, run).run_json
         spec["out_dir"] = spec["out_dir"] + ("_ddp" if distributed else "")
         path = args.workdir / spec["out_dir"] / "run.json"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -164,17 +164,17 @@ def data_targets(wildcards):
 
 def pretrain_run_config(wildcards):
     """The run.json contents of a pre-training run."""
-    return grid.run_config(config, grid.Run.from_wildcards("pretrain", wildcards))
+    return grid.plan(config, grid.Run.from_wildcards("pretrain", wildcards)).run_json
 
 
 def adapt_run_config(wildcards):
     """The run.json contents of an adaptation run."""
-    return grid.run_config(config, grid.Run.from_wildcards("adapt", wildcards))
+    return grid.plan(config, grid.Run.from_wildcards("adapt", wildcards)).run_json
 
 
 def baseline_run_config(wildcards):
     """What an untrained baseline reads."""
-    return grid.run_config(config, grid.Run.from_wildcards("baseline", wildcards))
+    return grid.baseline_config(config, grid.Run.from_wildcards("baseline", wildcards))
 
 
 def baseline_inputs(wildcards):
@@ -188,7 +188,7 @@ def baseline_inputs(wildcards):
 def training_inputs(wildcards):
     """Split, items, item content, encoder weights and hidden-state stores a run reads."""
     stage = "adapt" if hasattr(wildcards, "method") else "pretrain"
-    return grid.run_inputs(config, grid.Run.from_wildcards(stage, wildcards))
+    return grid.plan(config, grid.Run.from_wildcards(stage, wildcards)).inputs
 
 
 def feature_store_inputs(wildcards):

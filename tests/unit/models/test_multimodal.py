@@ -122,7 +122,7 @@ def test_grid_gives_multimodal_runs_both_contents_and_the_stores_they_read(asset
     from transrec.train.config import RunConfig
 
     config = grid.resolve_config(_config(assets))
-    cached = grid.run_config(config, grid.Run("adapt", "amazon", "mm", "inbatch", "iisan_cached", "nopt", 42))
+    cached = grid.plan(config, grid.Run("adapt", "amazon", "mm", "inbatch", "iisan_cached", "nopt", 42)).run_json
     assert cached["data"]["content"] == {
         "kind": "multimodal",
         "path": None,
@@ -131,9 +131,9 @@ def test_grid_gives_multimodal_runs_both_contents_and_the_stores_they_read(asset
     }
     assert cached["encoder"]["paths"] == {"image": str(assets["vit"]), "text": str(assets["bert"])}
     RunConfig.from_dict({**cached, "out_dir": "x"})
-    frozen = grid.run_config(config, grid.Run("adapt", "amazon", "mm", "inbatch", "frozen", "nopt", 42))
+    frozen = grid.plan(config, grid.Run("adapt", "amazon", "mm", "inbatch", "frozen", "nopt", 42)).run_json
     assert set(frozen["data"]["content"]["stores"]) == {"image", "text"}  # the frozen baseline reads the same stores
-    fta = grid.run_config(config, grid.Run("adapt", "amazon", "mm", "inbatch", "fta", "hm", 42))
+    fta = grid.plan(config, grid.Run("adapt", "amazon", "mm", "inbatch", "fta", "hm", 42)).run_json
     assert "stores" not in fta["data"]["content"]  # runs that train a backbone read none
     with pytest.raises(ValueError, match=r"experiments\.mm\.methods: 'iisan_cached' is IISAN.*nopt_methods"):
         grid.resolve_config(_config(assets, methods=["iisan_cached"]))

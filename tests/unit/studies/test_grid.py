@@ -35,7 +35,7 @@ def test_run_paths_follow_the_documented_layout(config):
 
 def test_adapt_run_config_starts_from_the_source_checkpoint(config):
     run = grid.Run("adapt", "adressa", "bert_small", "sasrec", "frozen", "mind", 42)
-    rc = grid.run_config(config, run)
+    rc = grid.plan(config, run).run_json
     assert rc["init_checkpoint"] == "results/runs/pretrain/mind/bert_small/sasrec/42/best.pt"
     assert rc["method"] == {"kind": "frozen"}
     assert rc["also_train"] == ["dtl", "user_encoder"]
@@ -56,14 +56,14 @@ def test_source_seed_shares_one_pretraining_across_adaptation_seeds(config, sour
     assert {r.seed for r in text} == expected
     run = grid.Run("adapt", "adressa", "bert_small", "inbatch", "fta", "mind", 43)
     source_seed_used = 43 if source_seed is None else source_seed
-    assert grid.run_config(config, run)["init_checkpoint"] == (
+    assert grid.plan(config, run).run_json["init_checkpoint"] == (
         f"results/runs/pretrain/mind/bert_small/inbatch/{source_seed_used}/best.pt"
     )
-    assert grid.run_config(config, run)["train"]["seed"] == 43  # the adaptation keeps its own seed
+    assert grid.plan(config, run).run_json["train"]["seed"] == 43  # the adaptation keeps its own seed
 
 
 def test_pretrain_trains_everything_and_nopt_has_no_checkpoint(config):
-    rc = grid.run_config(config, grid.Run("pretrain", "hm", "vit_tiny", "sasrec", "fta", "nopt", 42))
+    rc = grid.plan(config, grid.Run("pretrain", "hm", "vit_tiny", "sasrec", "fta", "nopt", 42)).run_json
     assert rc["also_train"] == ["item_encoder", "dtl", "user_encoder"]
     assert rc["init_checkpoint"] is None
     assert rc["encoder"]["path"] == "results/encoders/vit_tiny"
@@ -106,26 +106,55 @@ def test_run_config_does_not_depend_on_config_key_order(config):
     run = grid.Run("adapt", "adressa", "bert_small", "sasrec", "frozen", "mind", 42)
     reordered = yaml.safe_load(yaml.safe_dump(config, sort_keys=True))
     reordered["modalities"]["text"]["lr"] = dict(reversed(list(config["modalities"]["text"]["lr"].items())))
-    assert repr(grid.run_config(reordered, run)) == repr(grid.run_config(config, run))
+    assert repr(grid.plan(reordered, run).run_json) == repr(grid.plan(config, run).run_json)
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
-def test_every_run_of_every_shipped_config_is_a_valid_trainer_input(repo_root, name, paper_hub_cache):
-    """grid.run_config and the trainer's RunConfig agree on the run.json contract."""
+SHIPPED = [  # every configuration the README names: a file alone replaces the default, overlays merge into it
+    ("config.yaml",),
+    ("config.yaml", "smoke.yaml"),
+    ("paper.yaml",),
+    ("instruments.yaml",),
+    ("config.yaml", "studies_full.yaml"),
+]
+
+
+@pytest.mark.parametrize("names", SHIPPED, ids="+".join)
+def test_every_run_of_every_shipped_config_parses_as_the_trainers_run_config(repo_root, names, paper_hub_cache):
+    """The run.json of every run grid expands is a valid RunConfig (every key present, methods typed)."""
+    from snakemake.utils import update_config
+
+    config = {}
+    for name in names:
+        update_config(config, yaml.safe_load((repo_root / "config" / name).read_text()))
+    config = grid.resolve_config(config)
+    runs = [run for run in grid.expand_runs(config) if run.stage != "baseline"]
+    assert runs
+    for run in runs:
+        parsed = grid.run_config(config, run)
+        assert parsed.out_dir == run.out_dir and parsed.name == run.name
+        assert parsed.to_dict()["method"] == grid.plan(config, run).run_json["method"]
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("surprise", 1, "'method.surprise': unknown key"),
+        ("kind", "houlsbyy", "Input tag 'houlsbyy'"),
+        ("r_item", 0, "'method.r_item': Input should be greater than 0"),
+    ],
+)
+def test_a_run_json_with_a_bad_method_field_is_refused_naming_it(config, field, value, message):
     from transrec.train.config import RunConfig
 
-    config = grid.resolve_config(yaml.safe_load((repo_root / "config" / name).read_text()))
-    for run in grid.expand_runs(config):
-        if run.stage == "baseline":
-            continue
-        parsed = RunConfig.from_dict(grid.run_config(config, run))
-        assert parsed.out_dir == run.out_dir
+    run_json = grid.plan(config, grid.Run("adapt", "adressa", "bert_small", "inbatch", "houlsby", "mind", 42)).run_json
+    with pytest.raises(ValueError, match=message):
+        RunConfig.from_dict({**run_json, "method": {**run_json["method"], field: value}})
 
 
 def test_target_only_experiment_trains_from_scratch_and_pretrains_nothing(config):
     runs = [r for r in grid.expand_runs(config) if r.encoder == "id"]
     assert runs and all(r.stage == "adapt" and r.start == "nopt" for r in runs)
-    assert grid.run_config(config, runs[0])["init_checkpoint"] is None
+    assert grid.plan(config, runs[0]).run_json["init_checkpoint"] is None
     only = copy.deepcopy(config)
     only["experiments"], only["studies"] = {"text_id": config["experiments"]["text_id"]}, {}
     assert not [r for r in grid.expand_runs(only) if r.stage == "pretrain"]
@@ -135,13 +164,13 @@ def test_encoder_pretrain_layer_sets_pretraining_apart_from_adaptation(config):
     cfg = copy.deepcopy(config)
     cfg["encoders"]["bert_small"]["pretrain"] = {"lr": {"item_encoder": 2e-3}, "epochs": 11}
     cfg["objectives"]["long"] = {"loss": "inbatch", "hparams": {"epochs": 13}}
-    pre = grid.run_config(cfg, grid.Run("pretrain", "mind", "bert_small", "inbatch", "fta", "nopt", 42))
+    pre = grid.plan(cfg, grid.Run("pretrain", "mind", "bert_small", "inbatch", "fta", "nopt", 42)).run_json
     assert pre["optim"]["lr"]["item_encoder"] == 2e-3 and pre["train"]["epochs"] == 11  # over the modality layer
-    adapt = grid.run_config(cfg, grid.Run("adapt", "adressa", "bert_small", "inbatch", "fta", "mind", 42))
+    adapt = grid.plan(cfg, grid.Run("adapt", "adressa", "bert_small", "inbatch", "fta", "mind", 42)).run_json
     assert adapt["optim"]["lr"]["item_encoder"] == config["modalities"]["text"]["lr"]["item_encoder"]
-    long = grid.run_config(cfg, grid.Run("pretrain", "mind", "bert_small", "long", "fta", "nopt", 42))
+    long = grid.plan(cfg, grid.Run("pretrain", "mind", "bert_small", "long", "fta", "nopt", 42)).run_json
     assert long["train"]["epochs"] == 11  # above the objective layer too
-    image = grid.run_config(cfg, grid.Run("pretrain", "hm", "vit_tiny", "inbatch", "fta", "nopt", 42))
+    image = grid.plan(cfg, grid.Run("pretrain", "hm", "vit_tiny", "inbatch", "fta", "nopt", 42)).run_json
     assert image["optim"]["lr"]["item_encoder"] == config["modalities"]["image"]["lr"]["item_encoder"]
 
 
@@ -152,7 +181,7 @@ def test_hyper_parameters_layer_train_modality_objective_encoder_method(config):
     cfg["methods"]["frozen"]["hparams"] = {"lr": {"user_encoder": 2e-3}, "dropout": 0.3}
     cfg["experiments"]["text"]["objectives"] = ["strong"]
     cfg = grid.resolve_config(cfg)
-    rc = grid.run_config(cfg, grid.Run("adapt", "adressa", "bert_small", "strong", "frozen", "mind", 42))
+    rc = grid.plan(cfg, grid.Run("adapt", "adressa", "bert_small", "strong", "frozen", "mind", 42)).run_json
     assert rc["objective"] == "inbatch" and rc["name"]["objective"] == "strong"
     assert rc["train"]["batch_size"] == 128 and rc["train"]["epochs"] == 9  # encoder layer beats objective layer
     assert rc["optim"]["lr"] == {
@@ -162,9 +191,9 @@ def test_hyper_parameters_layer_train_modality_objective_encoder_method(config):
         "user_encoder": 2e-3,
     }
     assert rc["model"]["dropout"] == 0.3
-    other = grid.run_config(cfg, grid.Run("adapt", "adressa", "bert_small", "strong", "fta", "mind", 42))
+    other = grid.plan(cfg, grid.Run("adapt", "adressa", "bert_small", "strong", "fta", "mind", 42)).run_json
     assert other["model"]["dropout"] == config["model"]["dropout"]  # only the method it names changes
-    pre = grid.run_config(cfg, grid.Run("pretrain", "mind", "bert_small", "strong", "fta", "nopt", 42))
+    pre = grid.plan(cfg, grid.Run("pretrain", "mind", "bert_small", "strong", "fta", "nopt", 42)).run_json
     assert pre["train"]["batch_size"] == config["train"]["batch_size"]["pretrain"]
 
 
@@ -176,7 +205,7 @@ def test_defaults_come_from_the_schema_only(repo_root):
         "experiments": {"x": {"target": "a", "encoder": "id", "methods": ["fta"]}},
     }
     cfg = grid.resolve_config(minimal)
-    rc = grid.run_config(cfg, grid.expand_runs(cfg)[0])
+    rc = grid.plan(cfg, grid.expand_runs(cfg)[0]).run_json
     assert rc["train"]["batch_size"] == 128 and rc["train"]["epochs"] == 40 and rc["optim"]["lr"]["dtl"] == 1e-3
     assert rc["objective"] == "inbatch"  # the recommended recipe is the default (docs/accuracy.md)
     assert rc["also_train"] == ["dtl", "user_encoder"] and rc["name"]["seed"] == 42

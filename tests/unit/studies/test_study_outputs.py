@@ -159,7 +159,7 @@ def test_study_expansion_shares_runs_and_adds_pretraining(repo_root):
     assert set(grid.study_runs(config, "again")) <= set(runs)  # shared runs train once
     everything = grid.expand_runs(config)
     assert grid.Run("pretrain", "mind@0.5", "bert_small", "inbatch", "fta", "nopt", 1) in everything
-    rc = grid.run_config(config, grid.Run("adapt", "adressa@0.25", "bert_small", "inbatch", "fta", "mind@0.5", 2))
+    rc = grid.plan(config, grid.Run("adapt", "adressa@0.25", "bert_small", "inbatch", "fta", "mind@0.5", 2)).run_json
     assert rc["data"]["split"] == "results/subsample/adressa/0.25/split.parquet"
     assert rc["data"]["items"] == "results/sequences/adressa/items.parquet"
     assert rc["init_checkpoint"] == "results/runs/pretrain/mind@0.5/bert_small/inbatch/2/best.pt"
