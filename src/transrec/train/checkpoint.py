@@ -61,6 +61,20 @@ def load_init_checkpoint(model: nn.Module, path: str | os.PathLike) -> dict[str,
     return {k: v for k, v in checkpoint.items() if k != "trainable"}
 
 
+def input_fingerprint(paths: list[str | None]) -> list[tuple[str, int, int]]:
+    """(path, size, mtime_ns) of every file a run reads (a folder: each file in it): a rerun on changed inputs must not
+    resume from a last.pt trained on the old ones."""
+    found = []
+    for path in filter(None, paths):
+        root = Path(path)
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for file in files:
+            if file.exists():
+                stat = file.stat()
+                found.append((str(file), stat.st_size, stat.st_mtime_ns))
+    return found
+
+
 def rng_state() -> dict[str, Any]:
     """RNG states of python, numpy, torch CPU and every CUDA device (weights_only-loadable)."""
     name, keys, pos, has_gauss, cached = np.random.get_state()

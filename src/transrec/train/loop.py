@@ -220,15 +220,31 @@ def _resume_state(run: RunConfig, session: Session, last_path: Path, resume: boo
     if saved is None:
         return state
     world = session.world
-    if saved["run"] == run.to_dict() and len(saved["rng"]) == world.size and "best_trainable" in saved:
+    same_inputs = saved.get("inputs") == checkpoint.input_fingerprint(run_inputs(run))
+    if saved["run"] == run.to_dict() and same_inputs and len(saved["rng"]) == world.size and "best_trainable" in saved:
         checkpoint.load_trainable(session.model, saved["trainable"], source=str(last_path))
         session.optimizer.load_state_dict(saved["optimizer"])
         checkpoint.set_rng_state(saved["rng"][world.rank])
         state = {key: saved[key] for key in state}
         log.info("resumed %s after epoch %d", last_path, state["epoch"])
     else:
-        log.warning("%s was written by a different run config, world size or version: starting afresh", last_path)
+        log.warning(
+            "%s was written by a different run config, input files, world size or version: starting afresh", last_path
+        )
     return state
+
+
+def run_inputs(run: RunConfig) -> list[str | None]:
+    """The files and folders a run reads: its split, items, item content, hidden-state stores, source checkpoint."""
+    content = run.data.content
+    return [
+        run.data.split,
+        run.data.items,
+        content.path,
+        *content.paths.values(),
+        *content.stores.values(),
+        run.init_checkpoint,
+    ]
 
 
 def _train_epoch(run: RunConfig, session: Session, epoch: int) -> tuple[float, float]:
@@ -295,6 +311,7 @@ def _end_epoch(run: RunConfig, session: Session, out: Path, mean_loss: float, se
             out / "last.pt",
             {
                 "run": run.to_dict(),
+                "inputs": checkpoint.input_fingerprint(run_inputs(run)),
                 "trainable": checkpoint.trainable_state(model),
                 "optimizer": session.optimizer.state_dict(),
                 "rng": rng,

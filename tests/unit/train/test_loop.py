@@ -278,3 +278,16 @@ def test_negative_min_delta_is_refused(tmp_path):
     run = tiny_run(tmp_path, train={"epochs": 1, "batch_size": 8, "min_delta": -0.1, "threads": 1})
     with pytest.raises(ValueError, match="min_delta"):
         RunConfig.from_dict(run)
+
+
+def test_changed_input_files_start_afresh_instead_of_resuming(tmp_path, caplog):
+    """Snakemake reruns a run whose inputs changed; its last.pt was trained on the old ones and must not be resumed."""
+    run = RunConfig.from_dict(tiny_run(tmp_path, train={"epochs": 2, "batch_size": 8, "threads": 1}))
+    train(run)
+    split = Path(run.data.split)
+    split.write_bytes(split.read_bytes())  # same bytes, a new modification time: the data was rebuilt
+    (Path(run.out_dir) / "metrics.json").unlink()
+    with caplog.at_level("INFO", logger="transrec.train.loop"):
+        again = train(run)
+    assert "input files" in caplog.text and "resumed" not in caplog.text
+    assert len(again["curve"]) == 2  # both epochs trained again
