@@ -40,7 +40,7 @@ SCALES: dict[str, Scale] = {
     "small": Scale(2_000, 2_000, 10, 14.0, None, (64, 96), (4, 24)),
     # the embedded default: a source platform and a target with >= 2,000 test users after the 5-interaction filter
     "demo_source": Scale(4_000, 2_000, 12, 12.0, None, (32, 48), (4, 12)),
-    "demo_target": Scale(2_400, 1_500, 12, 10.0, None, (32, 32), (4, 12)),
+    "demo_target": Scale(2_600, 1_500, 12, 7.0, None, (32, 32), (4, 12)),  # the small platform: sparser users
     "medium": Scale(50_000, 20_000, 15, 15.0, 20_000, (96, 144), (4, 16)),
     # MIND-large after the paper's processing: ~700k users, ~80k news, ~10.9M clicks
     "mind_large": Scale(700_000, 80_000, 17, 16.3, 20_000, (96, 144), (4, 12)),
