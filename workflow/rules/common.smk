@@ -203,7 +203,7 @@ def feature_store_inputs(wildcards):
 
 
 def feature_store_settings(wildcards):
-    """The encoder's modality and location, and the device, of a store build."""
+    """The encoder's modality and location, the batch size and the device of a store build."""
     spec = encoder_config(wildcards)
     if spec["kind"] not in ("text", "image"):
         raise ValueError(
@@ -212,7 +212,7 @@ def feature_store_settings(wildcards):
     return {
         "modality": spec["kind"],
         "path": grid.encoder_location(config, wildcards.encoder),
-        "batch_size": 64,
+        "batch_size": config["train"]["store_batch_size"],
         "device": config["train"]["device"],
     }
 

@@ -29,7 +29,7 @@ class Plan:
     """What a pre-training or adaptation run needs: the training rule's inputs and its run.json."""
 
     inputs: dict[str, str]  # split, sequence items, content, generated encoder weights, hidden-state stores
-    run_json: dict[str, Any]  # the rule's params, written as run.json: canonical, keys at their defaults left out
+    run_json: dict[str, Any]  # the rule's params, written as run.json: canonical, every key RunConfig reads
 
     @property
     def run(self) -> RunConfig:
@@ -65,7 +65,6 @@ def plan(config: dict, run: Run) -> Plan:
     else:
         method, also_train = method_spec(config["methods"][run.method]), config["methods"][run.method]["also_train"]
     train = config["train"]
-    # keys at their default stay out of run.json (train.config.OMITTED): older runs' params stay as they were
     run_json = {
         "stage": run.stage,
         "name": run.name.model_dump(),
@@ -75,14 +74,14 @@ def plan(config: dict, run: Run) -> Plan:
             "content": {
                 "kind": encoder["kind"],
                 "path": content,
-                **({"paths": towers} if towers else {}),
-                **({"stores": stores} if stores else {}),
+                "paths": towers,
+                "stores": stores,
             },
         },
         "encoder": {
             "kind": encoder["kind"],
             "path": encoder_location(config, run.encoder),
-            **({"paths": {m: encoder_location(config, encoder[m]) for m in MULTIMODAL}} if towers else {}),
+            "paths": {m: encoder_location(config, encoder[m]) for m in towers},
             "image_mask_ratio": encoder["image_mask_ratio"],
         },
         "model": {**config["model"], "dropout": hp["dropout"], "max_len": config["datasets"][base]["max_len"]},
@@ -90,22 +89,28 @@ def plan(config: dict, run: Run) -> Plan:
         "method": method,
         "also_train": also_train,
         "init_checkpoint": init_checkpoint(config, run),
-        "optim": {"lr": hp["lr"], "weight_decay": 0.0, "grad_clip": hp["grad_clip"]},
+        "optim": {"lr": hp["lr"], "weight_decay": train["weight_decay"], "grad_clip": hp["grad_clip"]},
         "train": {
             "epochs": hp["epochs"],
             "batch_size": hp["batch_size"][run.stage],
             "patience": hp["patience"],
             "min_delta": hp["min_delta"],
             "num_workers": train["num_workers"],
+            "threads": train["threads"],  # the rule passes its threads to the trainer, which uses those instead
             "seed": run.seed,
             "device": train["device"],
             "precision": train["precision"],
             "max_steps_per_epoch": hp["max_steps_per_epoch"],
             "compile": train["compile"],
             "cache_frozen_features": train["cache_frozen_features"],
-            **({"tensorboard": True} if train["tensorboard"] else {}),
+            "tensorboard": train["tensorboard"],
         },
-        "eval": {"ks": train["ks"], "mask_history": train["mask_history"]},
+        "eval": {
+            "ks": train["ks"],
+            "user_batch": train["eval_user_batch"],
+            "item_batch": train["eval_item_batch"],
+            "mask_history": train["mask_history"],
+        },
         "out_dir": run.out_dir,
     }
     return Plan(inputs=inputs, run_json=canonical(run_json))

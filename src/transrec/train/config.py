@@ -26,16 +26,6 @@ OBJECTIVES = ("sasrec", "cpc", "inbatch", "inbatch_slots", "softmax")  # inbatch
 Kind = Literal[KINDS]
 Method = method_union()  # a discriminated union on `kind` over the registered methods
 
-# run.json leaves these keys out while they hold these values: they came after the first runs, and writing them would
-# change every existing run's params (and retrain it). from_dict puts them back, so the typed run always has them;
-# the workflow never sets threads (the trainer's --threads does) nor the evaluation batch sizes.
-OMITTED = {
-    "data": {"content": {"paths": {}, "stores": {}}},
-    "encoder": {"paths": {}},
-    "train": {"threads": 2, "tensorboard": False},
-    "eval": {"user_batch": 1024, "item_batch": 256},
-}
-
 
 class Settings(BaseModel):
     """A part of run.json: frozen, every key required, unknown keys refused."""
@@ -139,7 +129,7 @@ class RunConfig(Settings):
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         """Build from a plain dict (run.json); unknown or missing keys and bad values raise ValueError naming them."""
         try:
-            return cls.model_validate_json(json.dumps(_with_omitted(d, OMITTED)), strict=True)
+            return cls.model_validate_json(json.dumps(d), strict=True)
         except ValidationError as err:
             path, message = error_path(err)
             raise ValueError(f"run config: {path!r}: {message}" if path else f"run config: {message}") from None
@@ -168,17 +158,3 @@ class RunConfig(Settings):
         elif encoder.kind != "id" and not encoder.path:
             raise ValueError(f"'encoder.path' is required for a {encoder.kind} encoder")
         return self
-
-
-def _with_omitted(d: Any, omitted: dict[str, Any]) -> Any:
-    """A copy of `d` with the OMITTED keys it lacks filled in (anything not a dict is returned as it is)."""
-    if not isinstance(d, dict):
-        return d
-    filled = dict(d)
-    for key, value in omitted.items():
-        if isinstance(value, dict) and value:  # a section: filled inside when present (a missing one stays missing)
-            if isinstance(filled.get(key), dict):
-                filled[key] = _with_omitted(filled[key], value)
-        else:
-            filled.setdefault(key, value)
-    return filled

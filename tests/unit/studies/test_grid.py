@@ -42,7 +42,12 @@ def test_adapt_run_config_starts_from_the_source_checkpoint(config):
     assert rc["optim"]["lr"]["item_encoder"] == pytest.approx(config["modalities"]["text"]["lr"]["item_encoder"])
     assert rc["train"]["batch_size"] == config["train"]["batch_size"]["adapt"]
     assert rc["model"]["max_len"] == config["datasets"]["adressa"]["max_len"]
-    assert rc["data"]["content"] == {"kind": "text", "path": "results/tokens/adressa/bert_small.npz"}
+    assert rc["data"]["content"] == {
+        "kind": "text",
+        "path": "results/tokens/adressa/bert_small.npz",
+        "paths": {},
+        "stores": {},
+    }
 
 
 @pytest.mark.parametrize(("source_seed", "expected"), [(None, {42, 43}), (42, {42})])
@@ -133,6 +138,7 @@ def test_every_run_of_every_shipped_config_parses_as_the_trainers_run_config(rep
         parsed = grid.run_config(config, run)
         assert parsed.out_dir == run.out_dir and parsed.name == run.name
         assert parsed.to_dict()["method"] == grid.plan(config, run).run_json["method"]
+        assert parsed.to_dict() == grid.plan(config, run).run_json  # every key written: nothing is filled on load
 
 
 @pytest.mark.parametrize(
@@ -209,3 +215,6 @@ def test_defaults_come_from_the_schema_only(repo_root):
     assert rc["train"]["batch_size"] == 128 and rc["train"]["epochs"] == 40 and rc["optim"]["lr"]["dtl"] == 1e-3
     assert rc["objective"] == "inbatch"  # the recommended recipe is the default (docs/accuracy.md)
     assert rc["also_train"] == ["dtl", "user_encoder"] and rc["name"]["seed"] == 42
+    assert rc["train"]["threads"] == 2 and rc["train"]["tensorboard"] is False and rc["optim"]["weight_decay"] == 0.0
+    assert rc["eval"] == {"ks": [10], "item_batch": 256, "mask_history": True, "user_batch": 1024}
+    assert rc["data"]["content"]["paths"] == rc["data"]["content"]["stores"] == rc["encoder"]["paths"] == {}

@@ -7,7 +7,7 @@ import pytest
 from pydantic import BaseModel
 from run_dicts import full_run
 
-from transrec.train.config import OMITTED, RunConfig
+from transrec.train.config import RunConfig
 
 ADAPT = full_run(
     {
@@ -55,16 +55,27 @@ def test_round_trip_and_types(tmp_path):
     assert RunConfig.load(path) == run and RunConfig.load(path).to_dict() == run.to_dict()
 
 
-def test_keys_run_json_leaves_out_are_filled_from_one_table():
-    """Keys the workflow's run.json omits (older runs never had them): filled, so old run.json files keep loading."""
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("train", "threads"),
+        ("train", "tensorboard"),
+        ("eval", "user_batch"),
+        ("eval", "item_batch"),
+        ("data", "content", "paths"),
+        ("data", "content", "stores"),
+        ("encoder", "paths"),
+    ],
+)
+def test_an_older_run_json_without_a_later_key_is_refused_naming_it(path):
+    """Keys older run.json files lacked are filled by nothing: the workflow writes them all (the schema's defaults)."""
     d = json.loads(json.dumps(ADAPT))
-    for section, keys in OMITTED.items():
-        node, keys = (d["data"]["content"], keys["content"]) if section == "data" else (d[section], keys)
-        for key in keys:
-            node.pop(key)
-    run = RunConfig.from_dict(d)
-    assert run.train.threads == 2 and run.eval.item_batch == 256 and run.data.content.stores == {}
-    assert run.to_dict() == RunConfig.from_dict(ADAPT).to_dict()
+    node = d
+    for key in path[:-1]:
+        node = node[key]
+    del node[path[-1]]
+    with pytest.raises(ValueError, match=f"'{'.'.join(path)}': missing key"):
+        RunConfig.from_dict(d)
 
 
 @pytest.mark.parametrize(
