@@ -19,10 +19,11 @@ from pydantic import (
 
 from transrec.io import read_json
 from transrec.methods.base import error_path, method_union
+from transrec.models.objectives import OBJECTIVES as REGISTERED_OBJECTIVES
 from transrec.runs import RunName
 
 KINDS = ("text", "image", "id", "multimodal")
-OBJECTIVES = ("sasrec", "cpc", "inbatch", "inbatch_slots", "softmax")  # inbatch_slots: the released in-batch form
+OBJECTIVES = tuple(REGISTERED_OBJECTIVES)  # the losses the trainer knows: the registry's names, in its order
 Kind = Literal[KINDS]
 Method = method_union()  # a discriminated union on `kind` over the registered methods
 

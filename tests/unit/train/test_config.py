@@ -4,10 +4,12 @@ import json
 import typing
 
 import pytest
+import yaml
 from pydantic import BaseModel
 from run_dicts import full_run
 
-from transrec.train.config import RunConfig
+from transrec.models.objectives import OBJECTIVES as REGISTRY
+from transrec.train.config import OBJECTIVES, RunConfig
 
 ADAPT = full_run(
     {
@@ -138,3 +140,13 @@ def test_missing_name_key_is_rejected():
     del d["name"]["seed"]
     with pytest.raises(ValueError, match="'name.seed': missing key"):
         RunConfig.from_dict(d)
+
+
+def test_the_objectives_are_the_registrys_and_the_schema_lists_them(repo_root):
+    """An objective is added in one place (models.objectives.OBJECTIVES); the schema's loss enum must follow it."""
+    assert OBJECTIVES == tuple(REGISTRY)
+    for name in REGISTRY:
+        assert RunConfig.from_dict({**ADAPT, "objective": name}).objective == name
+    schema = yaml.safe_load((repo_root / "workflow/schemas/config.schema.yaml").read_text())
+    loss = schema["properties"]["objectives"]["additionalProperties"]["properties"]["loss"]
+    assert loss["enum"] == list(REGISTRY)
