@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from transrec.io import read_json, write_json
 from transrec.runs import Run
-from transrec.typed import build, plain
+
+# pydantic's error types for a key a model (or the Run dataclass) does not know, or lacks
+UNKNOWN_OR_MISSING = {
+    "extra_forbidden": "unknown key",
+    "unexpected_keyword_argument": "unknown key",
+    "missing": "missing key",
+    "missing_argument": "missing key",
+}
 
 
-@dataclass(frozen=True)
-class EpochRecord:
+class Record(BaseModel):
+    """A part of metrics.json: frozen, unknown keys refused, strict types (an int is a float, nothing else converts)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, ser_json_inf_nan="constants")  # NaN stays NaN
+
+
+class EpochRecord(Record):
     """One epoch of training: mean loss, validation metrics, and where its time went."""
 
     epoch: int
@@ -22,8 +36,7 @@ class EpochRecord:
     eval_seconds: float
 
 
-@dataclass(frozen=True)
-class RunMetrics:
+class RunMetrics(Record):
     """Everything a run reports; valid/test hold "hr@K" / "ndcg@K" x100 at the best epoch."""
 
     run: Run  # its coordinates (stage, dataset, encoder, objective, method, start, seed)
@@ -47,8 +60,16 @@ class RunMetrics:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str = "metrics") -> RunMetrics:
-        """Build from metrics.json content; unknown or missing keys raise ValueError naming them."""
-        return build(cls, d, source)
+        """Build from metrics.json content; unknown or missing keys and bad values raise ValueError naming them."""
+        if not isinstance(d, dict):
+            raise ValueError(f"{source}: expected an object, got {type(d).__name__}")
+        try:
+            return cls.model_validate_json(json.dumps(d))  # JSON mode: strict, yet `run` may be a plain object
+        except ValidationError as err:
+            first = err.errors()[0]
+            path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
+            message = UNKNOWN_OR_MISSING.get(first["type"], first["msg"])
+            raise ValueError(f"{source}: {path!r}: {message}") from None
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> RunMetrics:
@@ -57,7 +78,7 @@ class RunMetrics:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (round-trips through from_dict)."""
-        return plain(self)
+        return self.model_dump(mode="json")
 
     def save(self, path: str | os.PathLike) -> None:
         """Write metrics.json atomically."""
