@@ -299,3 +299,8 @@ def summary_methods(wildcards):
     """The method entries (kind and fields) the summary reads."""
     return grid.canonical(config["methods"])
 
+
+def summary_encoders(wildcards):
+    """The encoder entries: the summary tells random initialisations from pre-trained backbones."""
+    return grid.canonical(config["encoders"])
+

@@ -120,5 +120,6 @@ rule make_summary:
     params:
         experiments=summary_experiments,
         methods=summary_methods,
+        encoders=summary_encoders,
     script:
         "../scripts/make_summary.py"

@@ -5,5 +5,9 @@ from transrec.studies.summary import write_summary
 
 with log_to_file(snakemake.log[0]):
     write_summary(
-        snakemake.input.metrics, snakemake.params.experiments, snakemake.params.methods, snakemake.output.out_md
+        snakemake.input.metrics,
+        snakemake.params.experiments,
+        snakemake.params.methods,
+        snakemake.output.out_md,
+        encoders=snakemake.params.encoders,
     )

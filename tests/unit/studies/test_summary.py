@@ -94,3 +94,20 @@ def test_findings_and_verdicts(tmp_path):
     assert popularity.verdict == "no" and "fta (mm, from nopt) 6.00" in popularity.evidence  # 6.0 <= 6.2
     text = out.read_text()
     assert text.startswith("# What this run shows") and "| finding | this run | reproduced |" in text
+
+
+def test_adapters_over_a_never_trained_frozen_backbone_are_controls_not_counted(tmp_path):
+    encoders = {"bert": {"kind": "text", "random_init": {"hidden_size": 64}}, "mm": {"kind": "multimodal"}}
+    paths = [
+        _run(tmp_path, "adapt", "bert", "fta", "mind", 1, 10.0),
+        _run(tmp_path, "adapt", "bert", "fta", "nopt", 1, 7.0),  # trains its backbone: counted
+        _run(tmp_path, "adapt", "bert", "houlsby", "nopt", 1, 2.0),  # adapters over random frozen weights: a control
+        _run(tmp_path, "adapt", "mm", "iisan_cached", "nopt", 1, 6.5),  # a pre-trained backbone: counted
+        _run(tmp_path, "baseline", "none", "popularity", "nopt", 1, 6.2),
+    ]
+    findings = write_summary(paths, EXPERIMENTS, METHODS, tmp_path / "summary.md", encoders=encoders)
+    (popularity,) = [f for f in findings if f.claim == "Every trained model beats popularity on adressa"]
+    assert popularity.verdict == "yes" and "3 trained models" in popularity.evidence
+    assert "not counted, over a never-trained frozen backbone: houlsby (bert) 2.00" in popularity.evidence
+    without = write_summary(paths, EXPERIMENTS, METHODS, tmp_path / "plain.md")  # no encoder facts: all counted
+    assert [f for f in without if "popularity" in f.claim][0].verdict == "no"
