@@ -2,39 +2,60 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+)
 
 from transrec.download import catalogue, kaggle
 from transrec.download.archive import unpack
 from transrec.download.http import Policy, fetch
 from transrec.download.images import Politeness, amazon_image_urls, fetch_images
 from transrec.io import replace_dir, write_json
-from transrec.typed import build
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class DownloadSettings:
-    """A dataset's `download` block of config (the schema supplies the defaults)."""
+class DownloadSettings(BaseModel):
+    """A dataset's `download` block of config: every key the schema fills is required (the schema has the defaults)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     release: str
-    category: str | None = None
-    images: bool = False
-    sha256: dict[str, str] = field(default_factory=dict)
-    timeout_s: float = 60.0
-    retries: int = 5
-    backoff_s: float = 2.0
-    image_workers: int = 16
-    per_host: int = 4
-    min_interval_s: float = 0.05
+    category: str | None = None  # Amazon only: the schema requires it there and nowhere else
+    images: bool
+    sha256: dict[str, str]
+    timeout_s: PositiveFloat
+    retries: NonNegativeInt
+    backoff_s: NonNegativeFloat
+    image_workers: PositiveInt
+    per_host: PositiveInt
+    min_interval_s: NonNegativeFloat
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DownloadSettings:
+        """Build from the config's block; unknown or missing keys and bad values raise ValueError naming them."""
+        try:
+            return cls.model_validate_json(json.dumps(dict(d)))
+        except ValidationError as err:
+            first = err.errors()[0]
+            key = ".".join(str(part) for part in first["loc"])
+            message = {"extra_forbidden": "unknown key", "missing": "missing key"}.get(first["type"], first["msg"])
+            raise ValueError(f"download settings: {key!r}: {message}") from None
 
 
 def download_dataset(
@@ -51,7 +72,7 @@ def download_dataset(
     """Fetch the release's files into `cache_dir` (kept between attempts: partial files resume), unpack and link them
     into `raw_dir` (published only complete), fetch item images when asked, and write `report` (the manifest)."""
     if not isinstance(settings, DownloadSettings):
-        settings = build(DownloadSettings, settings, "download settings")
+        settings = DownloadSettings.from_dict(settings)
     chosen = catalogue.release(settings.release, settings.category, settings.sha256, releases=releases)
     raw_dir, cache_dir = Path(raw_dir), Path(cache_dir)
     manual = chosen.manual.replace("<name>", raw_dir.name)

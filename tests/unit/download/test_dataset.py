@@ -18,7 +18,16 @@ from transrec.download.http import DownloadError
 from transrec.download.kaggle import MissingCredentials
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "raw"
-FAST = {"timeout_s": 2, "retries": 2, "backoff_s": 0.01, "image_workers": 4, "per_host": 2, "min_interval_s": 0.0}
+FAST = {  # the schema's other defaults, with short waits
+    "images": False,
+    "sha256": {},
+    "timeout_s": 2,
+    "retries": 2,
+    "backoff_s": 0.01,
+    "image_workers": 4,
+    "per_host": 2,
+    "min_interval_s": 0.0,
+}
 
 
 def zipped(folder: Path) -> bytes:
@@ -192,3 +201,21 @@ def test_hm_through_the_kaggle_api_with_basic_auth_and_a_zipped_file(server, tmp
     assert {p.name: p.read_bytes() for p in raw.iterdir()} == csvs
     assert server.routes[f"{api}/customers.csv"].authorization == ["Basic dTpr"]  # base64("u:k")
     assert ingest_into(tmp_path, "hm", raw)["interactions"] > 0
+
+
+def test_download_settings_have_no_defaults_of_their_own_and_name_a_bad_key():
+    """The schema fills the download block; a key it lacks or does not know fails naming it."""
+    from transrec.download.dataset import DownloadSettings
+
+    settings = DownloadSettings.from_dict({**FAST, "release": "mind_small"})
+    assert settings.category is None and settings.timeout_s == 2.0 and isinstance(settings.timeout_s, float)
+    for bad, message in [
+        ({"retries": None}, "'retries': missing key"),
+        ({"retry": 3}, "'retry': unknown key"),
+        ({"per_host": 0}, "'per_host'"),
+        ({"images": "yes"}, "'images'"),
+    ]:
+        d = {**FAST, "release": "mind_small", **bad}
+        d = {key: value for key, value in d.items() if value is not None}
+        with pytest.raises(ValueError, match=f"download settings: {message}"):
+            DownloadSettings.from_dict(d)
