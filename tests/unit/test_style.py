@@ -1,4 +1,5 @@
-"""Style gates (pyproject.toml [tool.ruff]): `ruff check` and `ruff format --check` pass on the repository."""
+"""Style gates: `ruff check` and `ruff format --check` (pyproject.toml [tool.ruff]) pass on the repository, and
+`snakefmt --check` on the Snakefile and workflow/ (the rules and their helpers)."""
 
 import importlib.util
 import subprocess
@@ -18,3 +19,16 @@ def test_ruff_passes(args):
         [sys.executable, "-m", "ruff", *args, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, f"ruff {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+
+
+def test_snakefmt_passes():
+    if importlib.util.find_spec("snakefmt") is None:  # a missing formatter fails, never skips: this test is the gate
+        raise AssertionError("snakefmt is not installed: pip install -r requirements.txt")
+    result = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"snakefmt --check failed (run snakefmt Snakefile workflow/):\n{result.stderr}"

@@ -137,9 +137,12 @@ def encoder_config(wildcards):
 
 def random_encoder_spec(wildcards):
     """Kind, config fields (and tokenizer) of a randomly initialised encoder: only what shapes its weights, so that
-    editing e.g. its max_tokens does not remake the weights and retrain every run on them."""
+    editing e.g. its max_tokens does not remake the weights and retrain every run on them.
+    """
     spec = encoder_config(wildcards)
-    return {key: spec[key] for key in ("kind", "random_init", "tokenizer") if key in spec}
+    return {
+        key: spec[key] for key in ("kind", "random_init", "tokenizer") if key in spec
+    }
 
 
 def tokenizer_location(wildcards):
@@ -303,4 +306,3 @@ def summary_methods(wildcards):
 def summary_encoders(wildcards):
     """The encoder entries: the summary tells random initialisations from pre-trained backbones."""
     return grid.canonical(config["encoders"])
-
