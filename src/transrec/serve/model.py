@@ -18,7 +18,7 @@ from transrec.methods.base import build_method, prepare_trainable
 from transrec.models.transrec import TransRec
 from transrec.train import checkpoint
 from transrec.train.config import RunConfig
-from transrec.train.loop import _image_size, build_model  # noqa: PLC2701  (the trainer's own image-size rule)
+from transrec.train.loop import build_model
 
 ITEM_COLUMNS = ["item_idx", "item_id", "title"]
 
@@ -90,11 +90,11 @@ def catalogue_table(run: RunConfig, model: TransRec, base_dir: str | os.PathLike
     where = {m: str(Path(base_dir) / p) for m, p in spec.paths.items()}
     if spec.kind == "multimodal":
         content: Any = build_multimodal_content(
-            where["text"], where["image"], items, encoder.image_mean, encoder.image_std, _image_size(encoder)
+            where["text"], where["image"], items, encoder.image_mean, encoder.image_std, encoder.image_size()
         )
     else:
         path = str(Path(base_dir) / spec.path) if spec.path else None
-        content = build_content(spec.kind, path, items, encoder.image_mean, encoder.image_std, _image_size(encoder))
+        content = build_content(spec.kind, path, items, encoder.image_mean, encoder.image_std, encoder.image_size())
     return compute_item_table(model, content, batch_size=run.eval.item_batch, device="cpu")
 
 
@@ -164,7 +164,7 @@ def image_content(model: TransRec, images: list[bytes]) -> GivenImages:
     encoder = model.item_encoder
     if encoder.image_mean is None or encoder.image_std is None:
         raise ValueError("this model's item encoder has no image normalisation: it does not read images")
-    return GivenImages(images, encoder.image_mean, encoder.image_std, _image_size(encoder))
+    return GivenImages(images, encoder.image_mean, encoder.image_std, encoder.image_size())
 
 
 def encode_given(run: RunConfig, model: TransRec, parts: dict[str, Any]) -> Tensor:

@@ -425,11 +425,6 @@ def _item_encoder(run: RunConfig, num_items: int) -> ItemTower:
     )
 
 
-def _image_size(item_encoder: ItemTower) -> int:
-    """The pixel size the image backbone was built for (kept for transrec.serve.model, which imports it)."""
-    return item_encoder.image_size()
-
-
 def _evaluate(
     model: TransRec,
     content: Content,
