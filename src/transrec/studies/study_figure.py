@@ -21,7 +21,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LINESTYLES = ("-", "--", ":", "-.")
 HATCHES = ("", "//", "..", "xx", "\\\\", "oo", "++", "--")
 AXIS_LABELS = {
-    "source_fraction": "share of source users used for pre-training (0 = NoPT)",
+    "source_fraction": "share of source users pre-trained on (0 = NoPT)",
     "target_fraction": "share of target users used for adaptation",
     "trainable_parameters": "trainable parameters",
 }
@@ -83,11 +83,17 @@ def plot_study_figure(
     )
     figure.suptitle(study["caption"], fontsize="medium", wrap=True)
     source = f"study {name}: {study_settings(study)}"
-    figure.text(0.99, 0.01, source, ha="right", va="bottom", fontsize="x-small", color="0.4")
+    add_source_note(figure, source)
     with atomic_path(out_png, ".png") as tmp:
         figure.savefig(tmp, format="png", dpi=150, metadata={"Software": None})
     with atomic_path(out_pdf, ".pdf") as tmp:
         figure.savefig(tmp, format="pdf", metadata={"CreationDate": None})  # no timestamp: reruns give identical files
+
+
+def add_source_note(figure: Figure, note: str) -> None:
+    """The study's settings in small grey type in a strip of their own below the panels (never over an axis label)."""
+    figure.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
+    figure.text(0.99, 0.01, note, ha="right", va="bottom", fontsize="x-small", color="0.4")
 
 
 def _line(axes: Any, points: pl.DataFrame, x: str, y: str, x_is_value: bool, style: dict[str, Any]) -> None:

@@ -85,3 +85,23 @@ def test_learning_curves_are_small_multiples_one_panel_per_experiment(tmp_path):
         "adapt / amazon / bert / inbatch",
         "pretrain / mind / bert / inbatch",
     ]
+
+
+def test_a_study_figures_source_note_never_covers_an_axis_label():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from transrec.studies.study_figure import add_source_note
+
+    figure = Figure(figsize=(9.9, 3.8), layout="constrained")
+    canvas = FigureCanvasAgg(figure)
+    for axes in figure.subplots(1, 2):
+        axes.plot([0, 0.25, 1], [1, 2, 3])
+        axes.set_xlabel("share of source users pre-trained on (0 = NoPT)")
+    add_source_note(figure, "study a4r_figure5_source: experiments text, image; methods fta, houlsby; fractions 0.25")
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    note = figure.texts[-1].get_window_extent(renderer)
+    for axes in figure.axes:
+        assert not note.overlaps(axes.xaxis.label.get_window_extent(renderer))
+        assert not note.overlaps(axes.get_window_extent(renderer))
