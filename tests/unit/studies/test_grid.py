@@ -141,6 +141,20 @@ def test_every_run_of_every_shipped_config_parses_as_the_trainers_run_config(rep
         assert parsed.to_dict() == grid.plan(config, run).run_json  # every key written: nothing is filled on load
 
 
+def test_the_smoke_overlay_caps_every_training_run(repo_root):
+    """The end-to-end test and CI run the default under smoke.yaml: no layer of the default (a pre-training or ID
+    schedule) may lift a run above the smoke's 2 epochs of 3 steps."""
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((repo_root / "config" / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((repo_root / "config" / "smoke.yaml").read_text()))
+    config = grid.resolve_config(config)
+    for run in grid.expand_runs(config):
+        if run.stage != "baseline":
+            train = grid.run_config(config, run).train
+            assert (train.epochs, train.max_steps_per_epoch) == (2, 3), run.out_dir
+
+
 @pytest.mark.parametrize(
     "field, value, message",
     [
