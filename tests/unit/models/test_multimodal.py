@@ -134,7 +134,7 @@ def test_grid_gives_multimodal_runs_both_contents_and_the_stores_they_read(asset
     frozen = grid.plan(config, grid.Run("adapt", "amazon", "mm", "inbatch", "frozen", "nopt", 42)).run_json
     assert set(frozen["data"]["content"]["stores"]) == {"image", "text"}  # the frozen baseline reads the same stores
     fta = grid.plan(config, grid.Run("adapt", "amazon", "mm", "inbatch", "fta", "hm", 42)).run_json
-    assert "stores" not in fta["data"]["content"]  # runs that train a backbone read none
+    assert fta["data"]["content"]["stores"] == {}  # runs that train a backbone read none
     with pytest.raises(ValueError, match=r"experiments\.mm\.methods: 'iisan_cached' is IISAN.*nopt_methods"):
         grid.resolve_config(_config(assets, methods=["iisan_cached"]))
     broken = _config(assets)
