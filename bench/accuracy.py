@@ -163,6 +163,7 @@ def run_config(name: str, seed: int, paths: dict[str, Path], work: Path, threads
             "batch_size": r["batch_size"],
             "patience": r["patience"],
             "min_delta": 0.0,
+            "min_epochs": 1,
             "num_workers": 0,
             "seed": seed,
             "threads": threads,

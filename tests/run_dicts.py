@@ -27,6 +27,7 @@ FULL_RUN: dict[str, Any] = {  # an ID-item pre-training with the settings the te
         "batch_size": 32,
         "patience": 3,
         "min_delta": 0.0,
+        "min_epochs": 1,
         "num_workers": 0,
         "threads": 2,
         "seed": 42,

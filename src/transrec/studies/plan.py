@@ -12,7 +12,17 @@ from transrec.studies.config_check import MULTIMODAL, method_spec, objective_spe
 from transrec.studies.expand import init_checkpoint, parse_view, split_path
 from transrec.train.config import RunConfig
 
-HPARAM_KEYS = ("epochs", "patience", "min_delta", "max_steps_per_epoch", "batch_size", "lr", "dropout", "grad_clip")
+HPARAM_KEYS = (
+    "epochs",
+    "patience",
+    "min_delta",
+    "min_epochs",
+    "max_steps_per_epoch",
+    "batch_size",
+    "lr",
+    "dropout",
+    "grad_clip",
+)
 
 
 def canonical(value: Any) -> Any:
@@ -95,6 +105,7 @@ def plan(config: dict, run: Run) -> Plan:
             "batch_size": hp["batch_size"][run.stage],
             "patience": hp["patience"],
             "min_delta": hp["min_delta"],
+            "min_epochs": hp["min_epochs"],
             "num_workers": train["num_workers"],
             "threads": train["threads"],  # the rule passes its threads to the trainer, which uses those instead
             "seed": run.seed,

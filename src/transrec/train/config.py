@@ -89,6 +89,7 @@ class TrainConfig(Settings):
     batch_size: PositiveInt  # per process under torchrun
     patience: PositiveInt
     min_delta: NonNegativeFloat  # relative margin a validation NDCG@10 must beat the best by to reset patience
+    min_epochs: PositiveInt  # early stopping never ends a run before this many epochs
     num_workers: NonNegativeInt
     threads: PositiveInt
     seed: int

@@ -294,7 +294,7 @@ def _end_epoch(run: RunConfig, session: Session, out: Path, mean_loss: float, se
         state.update(patience_reference=valid[SELECT], bad_epochs=0)
     else:
         state["bad_epochs"] += 1
-    state["stopped"] = state["bad_epochs"] >= run.train.patience
+    state["stopped"] = state["bad_epochs"] >= run.train.patience and epoch + 1 >= run.train.min_epochs
     state["curve"].append(
         {
             "epoch": epoch + 1,

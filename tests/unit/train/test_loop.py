@@ -291,3 +291,10 @@ def test_changed_input_files_start_afresh_instead_of_resuming(tmp_path, caplog):
         again = train(run)
     assert "input files" in caplog.text and "resumed" not in caplog.text
     assert len(again["curve"]) == 2  # both epochs trained again
+
+
+def test_min_epochs_keeps_a_run_going_past_its_patience(tmp_path):
+    lr = {"item_encoder": 0.0, "dtl": 0.0, "user_encoder": 0.0}  # nothing improves after epoch 1
+    settings = {"epochs": 10, "batch_size": 8, "patience": 2, "min_epochs": 6, "threads": 1}
+    metrics = train(RunConfig.from_dict(tiny_run(tmp_path, optim={"lr": lr}, train=settings)))
+    assert len(metrics["curve"]) == 6 and metrics["best_epoch"] == 1  # patience ran out at 3, min_epochs held to 6
