@@ -62,6 +62,7 @@ class Session:
     loader: DataLoader
     users: dict[str, tuple[Tensor, Tensor]]  # "valid"/"test": (histories, targets)
     step_loss: nn.Module
+    inputs: list[tuple[str, int, int]]  # the run's input files (checkpoint.input_fingerprint), taken once at set-up
     state: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -169,6 +170,7 @@ def _setup(run: RunConfig) -> Session:
         loader,
         users,
         step_loss,
+        checkpoint.input_fingerprint(run_inputs(run)),
     )
 
 
@@ -220,7 +222,7 @@ def _resume_state(run: RunConfig, session: Session, last_path: Path, resume: boo
     if saved is None:
         return state
     world = session.world
-    same_inputs = saved.get("inputs") == checkpoint.input_fingerprint(run_inputs(run))
+    same_inputs = saved.get("inputs") == session.inputs
     if saved["run"] == run.to_dict() and same_inputs and len(saved["rng"]) == world.size and "best_trainable" in saved:
         checkpoint.load_trainable(session.model, saved["trainable"], source=str(last_path))
         session.optimizer.load_state_dict(saved["optimizer"])
@@ -311,7 +313,7 @@ def _end_epoch(run: RunConfig, session: Session, out: Path, mean_loss: float, se
             out / "last.pt",
             {
                 "run": run.to_dict(),
-                "inputs": checkpoint.input_fingerprint(run_inputs(run)),
+                "inputs": session.inputs,
                 "trainable": checkpoint.trainable_state(model),
                 "optimizer": session.optimizer.state_dict(),
                 "rng": rng,
