@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
-log = logging.getLogger(__name__)
-
 
 def drop_local_rate_limit(workflow) -> bool:
     """Turn off the job rate limiter of a local run; return whether it was on.

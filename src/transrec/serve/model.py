@@ -12,8 +12,9 @@ import polars as pl
 import torch
 from torch import Tensor
 
-from transrec.data.content import ImageContent, MultimodalContent, TextContent, build_content, build_multimodal_content
+from transrec.data.content import ImageContent, MultimodalContent, TextContent
 from transrec.eval.ranking import compute_item_table
+from transrec.features.content import raw_content
 from transrec.methods.base import build_method, prepare_trainable
 from transrec.models.transrec import TransRec
 from transrec.train import checkpoint
@@ -85,16 +86,14 @@ def with_local_encoders(run: RunConfig, base_dir: str | os.PathLike) -> RunConfi
 
 def catalogue_table(run: RunConfig, model: TransRec, base_dir: str | os.PathLike = ".") -> Tensor:
     """Every catalogue item's vector, (N+1, d) float32, row 0 padding: the table evaluation ranks against."""
-    spec, items = run.data.content, Path(base_dir) / run.data.items
-    encoder = model.item_encoder
-    where = {m: str(Path(base_dir) / p) for m, p in spec.paths.items()}
-    if spec.kind == "multimodal":
-        content: Any = build_multimodal_content(
-            where["text"], where["image"], items, encoder.image_mean, encoder.image_std, encoder.image_size()
-        )
-    else:
-        path = str(Path(base_dir) / spec.path) if spec.path else None
-        content = build_content(spec.kind, path, items, encoder.image_mean, encoder.image_std, encoder.image_size())
+    spec = run.data.content
+    rebased = spec.model_copy(
+        update={
+            "path": str(Path(base_dir) / spec.path) if spec.path else None,
+            "paths": {m: str(Path(base_dir) / p) for m, p in spec.paths.items()},
+        }
+    )
+    content = raw_content(rebased, Path(base_dir) / run.data.items, model.item_encoder)
     return compute_item_table(model, content, batch_size=run.eval.item_batch, device="cpu")
 
 

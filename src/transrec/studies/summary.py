@@ -171,8 +171,8 @@ def is_control(row: Mapping[str, Any], methods: Mapping[str, Any], encoders: Map
 def popularity_findings(
     scores: pl.DataFrame,
     experiments: Mapping[str, Mapping[str, Any]],
-    methods: Mapping[str, Mapping[str, Any]] | None = None,
-    encoders: Mapping[str, Mapping[str, Any]] | None = None,
+    methods: Mapping[str, Mapping[str, Any]],
+    encoders: Mapping[str, Mapping[str, Any]],
 ) -> list[Finding]:
     """Per target: every trained model of the default recipe beats popularity; controls (`is_control`) are listed
     with their numbers but not counted."""
@@ -185,7 +185,7 @@ def popularity_findings(
         adapted = scores.filter(
             (pl.col("stage") == "adapt") & (pl.col("dataset") == target) & pl.col("objective").is_in(list(objectives))
         )
-        control = [is_control(row, methods or {}, encoders or {}) for row in adapted.iter_rows(named=True)]
+        control = [is_control(row, methods, encoders) for row in adapted.iter_rows(named=True)]
         controls = adapted.filter(pl.Series(control, dtype=pl.Boolean))
         trained = adapted.filter(~pl.Series(control, dtype=pl.Boolean))
         below = trained.filter(pl.col("hr") <= baseline["hr"])
