@@ -26,6 +26,7 @@ from transrec.download.archive import unpack
 from transrec.download.http import Policy, fetch
 from transrec.download.images import Politeness, amazon_image_urls, fetch_images
 from transrec.io import replace_dir, write_json
+from transrec.validation import first_error
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,7 @@ class DownloadSettings(BaseModel):
         try:
             return cls.model_validate_json(json.dumps(dict(d)))
         except ValidationError as err:
-            first = err.errors()[0]
-            key = ".".join(str(part) for part in first["loc"])
-            message = {"extra_forbidden": "unknown key", "missing": "missing key"}.get(first["type"], first["msg"])
+            key, message = first_error(err)
             raise ValueError(f"download settings: {key!r}: {message}") from None
 
 

@@ -10,14 +10,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from transrec.io import read_json, write_json
 from transrec.runs import Run
-
-# pydantic's error types for a key a model (or the Run dataclass) does not know, or lacks
-UNKNOWN_OR_MISSING = {
-    "extra_forbidden": "unknown key",
-    "unexpected_keyword_argument": "unknown key",
-    "missing": "missing key",
-    "missing_argument": "missing key",
-}
+from transrec.validation import first_error
 
 
 class Record(BaseModel):
@@ -66,9 +59,7 @@ class RunMetrics(Record):
         try:
             return cls.model_validate_json(json.dumps(d))  # JSON mode: strict, yet `run` may be a plain object
         except ValidationError as err:
-            first = err.errors()[0]
-            path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
-            message = UNKNOWN_OR_MISSING.get(first["type"], first["msg"])
+            path, message = first_error(err)
             raise ValueError(f"{source}: {path!r}: {message}") from None
 
     @classmethod

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 from torch import nn
 
 from transrec.models.sites import ITEM_MODALITY_TOWERS, SITE_MAPS
+from transrec.validation import first_error
 
 TOWERS = ("item", "user")
 # + one tower of a multimodal item alone (item = both of them): for the methods that run on multimodal items
@@ -108,15 +109,12 @@ def _parse(spec: dict | list | MethodSpec) -> MethodSpec:
 
 def error_path(err: ValidationError) -> tuple[str, str]:
     """The key path ("methods[0].r_item") and message of the first error of `err`; union kind tags left out."""
-    first = err.errors()[0]
-    path, previous = "", None
-    for part in first["loc"]:
+
+    def is_tag(previous: object, part: object) -> bool:
         after = previous is None or previous == "method" or isinstance(previous, int)
-        tag, previous = isinstance(part, str) and (part in _REGISTRY and after or not part.isidentifier()), part
-        if not tag:
-            path = f"{path}[{part}]" if isinstance(part, int) else f"{path}.{part}" if path else str(part)
-    message = {"extra_forbidden": "unknown key", "missing": "missing key"}.get(first["type"], first["msg"])
-    return path, message.removeprefix("Value error, ")
+        return isinstance(part, str) and (part in _REGISTRY and after or not part.isidentifier())
+
+    return first_error(err, skip=is_tag)
 
 
 class FieldError(ValueError):
