@@ -34,6 +34,7 @@ FULL_RUN: dict[str, Any] = {  # an ID-item pre-training with the settings the te
         "device": "auto",
         "precision": "auto",
         "max_steps_per_epoch": None,
+        "timing_only": False,
         "compile": False,
         "cache_frozen_features": True,
         "tensorboard": False,

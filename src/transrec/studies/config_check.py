@@ -76,6 +76,7 @@ def check_config(config: dict) -> None:
         _check_ingest_options(name, dataset)
     for name, study in config["studies"].items():
         _check_study(config, name, study, facts)
+    _check_timing_probes(config)
 
 
 def _check_ingest_options(name: str, dataset: dict) -> None:
@@ -117,6 +118,22 @@ def _check_study(config: dict, name: str, study: dict, facts: dict[str, dict[str
                     )
     for objective in study["objectives"]:
         objective_spec(config, objective, where=f"{where}.objectives")
+
+
+def _check_timing_probes(config: dict) -> None:
+    """A run whose merged hyper-parameters say timing_only also caps its steps: they are the steps the probe times."""
+    from transrec.studies.expand import expand_runs
+    from transrec.studies.plan import hyper_parameters  # plan builds on this module: imported when called
+
+    for run in expand_runs(config):
+        if run.stage == "baseline":
+            continue
+        hparams = hyper_parameters(config, run)
+        if hparams["timing_only"] and hparams["max_steps_per_epoch"] is None:
+            where = f"methods.{run.method}.hparams" if run.stage == "adapt" else f"encoders.{run.encoder}.pretrain"
+            raise ValueError(
+                f"{where}: timing_only needs max_steps_per_epoch, the steps a timing probe times (run {run.out_dir})"
+            )
 
 
 def _check_multimodal_encoder(config: dict, name: str) -> None:

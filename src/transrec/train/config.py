@@ -96,6 +96,7 @@ class TrainConfig(Settings):
     device: str  # auto | cpu | cuda | cuda:N
     precision: Literal["auto", "fp32", "bf16"]
     max_steps_per_epoch: PositiveInt | None
+    timing_only: StrictBool  # a timing probe: max_steps_per_epoch timed steps, no validation or test (loop.py)
     compile: StrictBool
     cache_frozen_features: StrictBool  # a frozen backbone runs once per run (eval mode), not at every step
     tensorboard: StrictBool  # scalars per epoch to <out_dir>/tensorboard
@@ -150,6 +151,12 @@ class RunConfig(Settings):
         """Cross-field rules the types cannot say."""
         if 10 not in self.eval.ks:
             raise ValueError("'eval.ks' must contain 10 (model selection uses NDCG@10)")
+        if self.train.timing_only and self.train.max_steps_per_epoch is None:
+            method = self.name.method
+            raise ValueError(
+                f"method {method!r}: 'train.timing_only' needs 'train.max_steps_per_epoch', the steps a timing probe "
+                f"times (set max_steps_per_epoch beside timing_only, e.g. methods.{method}.hparams)"
+            )
         encoder, content = self.encoder, self.data.content
         if encoder.kind != content.kind:
             raise ValueError(f"encoder.kind {encoder.kind!r} != data.content.kind {content.kind!r}")

@@ -49,6 +49,11 @@ CASES = {
     "unknown objective": (("experiments", "text", "objectives"), ["bpr"], r"experiments\.text\.objectives.*bpr"),
     "max_bad_fraction typo": (("datasets", "mind", "max_bad_fractoin"), 0.1, r"max_bad_fractoin"),
     "file role of another format": (("datasets", "mind", "files"), {"articles": "a.csv"}, r"datasets\.mind.*articles"),
+    "timing probe without steps to time": (
+        ("methods", "frozen", "hparams"),
+        {"timing_only": True},
+        r"methods\.frozen\.hparams: timing_only needs max_steps_per_epoch",
+    ),
 }
 
 

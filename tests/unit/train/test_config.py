@@ -110,6 +110,7 @@ def test_unknown_key_is_rejected_by_its_path(path, value):
         ({"train": {"epochs": 0}}, "'train.epochs'"),
         ({"train": {"min_delta": -0.1}}, "'train.min_delta'"),
         ({"eval": {"ks": [5]}}, "'eval.ks' must contain 10"),
+        ({"train": {"timing_only": True}}, "method 'houlsby': 'train.timing_only' needs 'train.max_steps_per_epoch'"),
         ({"encoder": {"kind": "image", "path": "vit"}}, "content.kind"),
         ({"method": {"kind": "houlsbyy"}}, "'method': Input tag 'houlsbyy'"),
         ({"method": {"kind": "houlsby", "r_item": 0}}, "'method.r_item': Input should be greater than 0"),
