@@ -30,7 +30,8 @@ class EpochRecord(Record):
 
 
 class RunMetrics(Record):
-    """Everything a run reports; valid/test hold "hr@K" / "ndcg@K" x100 at the best epoch."""
+    """Everything a run reports; valid/test hold "hr@K" / "ndcg@K" x100 at the best epoch (empty for a timing probe,
+    which is timed, not trained: see `timed_steps`)."""
 
     run: Run  # its coordinates (stage, dataset, encoder, objective, method, start, seed)
     valid: dict[str, float]
@@ -41,7 +42,9 @@ class RunMetrics(Record):
     trainable_parameters: int = 0
     total_parameters: int = 0
     trainable_share: float = 0.0
-    seconds_per_epoch: float | None = None  # median training seconds per epoch (the t of TPME), evaluation excluded
+    # median training seconds per epoch (the t of TPME), evaluation excluded; a timing probe's is extrapolated: the
+    # median of its timed steps x full_epoch_steps
+    seconds_per_epoch: float | None = None
     eval_seconds_per_epoch: float | None = None  # median seconds of the per-epoch validation
     setup_seconds: float = 0.0  # one-off costs: building the model, loading checkpoints, caching frozen features
     test_seconds: float = 0.0
@@ -50,6 +53,9 @@ class RunMetrics(Record):
     precision: str = "fp32"
     world_size: int = 1
     cached_item_features: bool = False
+    timed_steps: int | None = None  # steps a timing probe (train.timing_only) timed; None for a trained run
+    full_epoch_steps: int | None = None  # a timing probe's steps of one full epoch (its loader's length)
+    step_seconds: tuple[float, ...] = ()  # a timing probe's timed steps, in order (their median makes its s/epoch)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str = "metrics") -> RunMetrics:

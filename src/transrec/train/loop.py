@@ -7,6 +7,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from transrec.data.content import Content
-from transrec.data.loader import TrainingSet
+from transrec.data.loader import Batch, TrainingSet
 from transrec.data.split import eval_histories
 from transrec.eval.efficiency import peak_memory_gb, reset_peak_memory
 from transrec.eval.ranking import compute_item_table, evaluate
@@ -80,6 +81,8 @@ def train(run: RunConfig, *, resume: bool = True) -> dict[str, Any]:
     # last.pt also holds the best epoch's tensors, so every kill point resumes (best.pt, a declared output that
     # Snakemake deletes after a failed job, is published only at the end)
     _seed(run.train.seed + session.world.rank)  # different dropout per rank
+    if run.train.timing_only:
+        return _timing_probe(run, session, out, setup_started)
     session.state = _resume_state(run, session, last_path, resume)
     reset_peak_memory(session.device)
     setup_seconds = time.perf_counter() - setup_started
@@ -251,7 +254,7 @@ def run_inputs(run: RunConfig) -> list[str | None]:
 
 def _train_epoch(run: RunConfig, session: Session, epoch: int) -> tuple[float, float]:
     """One epoch's optimizer steps: (mean loss over every rank's steps, seconds)."""
-    world, device, model = session.world, session.device, session.model
+    world, model = session.world, session.model
     session.dataset.set_epoch(epoch)
     session.sampler.set_epoch(epoch)
     model.train()
@@ -261,16 +264,7 @@ def _train_epoch(run: RunConfig, session: Session, epoch: int) -> tuple[float, f
     total_steps = min(len(loader), run.train.max_steps_per_epoch or len(loader))
     batches = progress(loader, desc=f"epoch {epoch + 1}", total=total_steps) if world.main else iter(loader)
     for batch in batches:
-        batch = batch.to(device, non_blocking=True)
-        with autocast(device, session.amp):
-            loss = session.step_loss(batch)
-        session.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if run.optim.grad_clip is not None:
-            params = [p for group in session.groups.values() for p in group]
-            torch.nn.utils.clip_grad_norm_(params, run.optim.grad_clip)
-        session.optimizer.step()
-        loss_sum, steps = loss_sum + float(loss.detach()), steps + 1
+        loss_sum, steps = loss_sum + _step(run, session, batch), steps + 1
         fault_point("step")
         if steps >= total_steps:
             break
@@ -279,6 +273,79 @@ def _train_epoch(run: RunConfig, session: Session, epoch: int) -> tuple[float, f
     if not np.isfinite(mean_loss):
         raise FloatingPointError(f"epoch {epoch + 1}: training loss is {mean_loss}")
     return mean_loss, time.perf_counter() - started
+
+
+def _step(run: RunConfig, session: Session, batch: Batch) -> float:
+    """One optimizer step on `batch`: to the device, forward, backward, clip, update; returns the loss (a host sync)."""
+    batch = batch.to(session.device, non_blocking=True)
+    with autocast(session.device, session.amp):
+        loss = session.step_loss(batch)
+    session.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if run.optim.grad_clip is not None:
+        params = [p for group in session.groups.values() for p in group]
+        torch.nn.utils.clip_grad_norm_(params, run.optim.grad_clip)
+    session.optimizer.step()
+    return float(loss.detach())
+
+
+def _timing_probe(run: RunConfig, session: Session, out: Path, setup_started: float) -> dict[str, Any]:
+    """A timing probe (train.timing_only): one untimed warm-up step, then max_steps_per_epoch timed steps of the real
+    training step; seconds per full epoch = median step x the loader's length. No validation, no test, no curve:
+    metrics.json has no accuracy, and best.pt holds the tensors after the probe's steps (the rule declares it)."""
+    world, model = session.world, session.model
+    wanted = run.train.max_steps_per_epoch
+    assert wanted is not None  # RunConfig refuses a probe without it
+    session.dataset.set_epoch(0)
+    session.sampler.set_epoch(0)
+    model.train()
+    batches = _cycle(session.loader)  # a loader shorter than the probe starts over
+    reset_peak_memory(session.device)
+    setup_seconds = time.perf_counter() - setup_started
+    _step(run, session, next(batches))  # warm-up: lazy initialisation, allocator, first-call dispatch
+    seconds, losses = [], []
+    for _ in range(wanted):
+        started = time.perf_counter()  # the batch's loading counts, as it does in a trained epoch's time
+        losses.append(_step(run, session, next(batches)))  # returns after a host sync: the step is done
+        seconds.append(time.perf_counter() - started)
+    if not np.isfinite(losses).all():
+        raise FloatingPointError(f"timing probe: training loss {losses}")
+    full = len(session.loader)
+    per_epoch = float(np.median(seconds)) * full
+    metrics = RunMetrics.from_dict(
+        {
+            **_run_facts(run, session, setup_seconds),
+            "valid": {},
+            "test": {},
+            "best_epoch": None,
+            "curve": [],
+            "seconds_per_epoch": per_epoch,
+            "timed_steps": wanted,
+            "full_epoch_steps": full,
+            "step_seconds": seconds,
+        }
+    )
+    if world.main:
+        checkpoint.save_best(out / "best.pt", model, session.meta)
+        metrics.save(out / "metrics.json")
+    log.info(
+        "timing probe: %d steps, median %.3f s (loss %.4f -> %.4f) x %d steps = %.1f s per epoch (not trained)",
+        wanted,
+        float(np.median(seconds)),
+        losses[0],
+        losses[-1],
+        full,
+        per_epoch,
+    )
+    distributed.barrier(world)
+    distributed.teardown(world)
+    return metrics.to_dict()
+
+
+def _cycle(loader: DataLoader) -> Iterator[Batch]:
+    """The loader's batches, starting over when they run out."""
+    while True:
+        yield from loader
 
 
 def _end_epoch(run: RunConfig, session: Session, out: Path, mean_loss: float, seconds: float) -> None:
@@ -342,34 +409,42 @@ def _metrics(
     run: RunConfig, session: Session, test: dict[str, float], setup_seconds: float, test_seconds: float
 ) -> RunMetrics:
     """metrics.json: the best epoch's validation and test metrics, the curve, parameters, time and memory."""
-    state, split, curve = session.state, session.split, session.state["curve"]
-    trainable, total = session.parameters
+    state, curve = session.state, session.state["curve"]
     return RunMetrics.from_dict(
         {
-            "run": {**run.to_dict()["name"], "stage": run.stage},
+            **_run_facts(run, session, setup_seconds),
             "best_epoch": state["best_epoch"],
             "valid": {k: v for k, v in state["best_valid"].items() if "@" in k},
             "test": {k: v for k, v in test.items() if "@" in k},
             "curve": curve,
-            "trainable_parameters": trainable,
-            "total_parameters": total,
-            "trainable_share": trainable / total,
             # median: the first epoch also pays one-off costs (lazy imports, CUDA context, torch.compile)
             "seconds_per_epoch": float(np.median([c["train_seconds"] for c in curve])) if curve else None,
             "eval_seconds_per_epoch": float(np.median([c["eval_seconds"] for c in curve])) if curve else None,
-            "setup_seconds": setup_seconds,
             "test_seconds": test_seconds,
-            "peak_memory_gb": peak_memory_gb(session.device),  # GiB, None on CPU
-            "repeat_share": {
-                "valid": float(split["valid_is_repeat"].mean()),
-                "test": float(split["test_is_repeat"].mean()),
-            },
-            "device": session.device.type,
-            "precision": "bf16" if session.amp is not None else "fp32",
-            "world_size": session.world.size,
-            "cached_item_features": session.cached,
         }
     )
+
+
+def _run_facts(run: RunConfig, session: Session, setup_seconds: float) -> dict[str, Any]:
+    """What metrics.json says of every trained or timed run: its name, parameters, memory, device, repeat shares."""
+    split = session.split
+    trainable, total = session.parameters
+    return {
+        "run": {**run.to_dict()["name"], "stage": run.stage},
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "trainable_share": trainable / total,
+        "setup_seconds": setup_seconds,
+        "peak_memory_gb": peak_memory_gb(session.device),  # GiB, None on CPU
+        "repeat_share": {
+            "valid": float(split["valid_is_repeat"].mean()),
+            "test": float(split["test_is_repeat"].mean()),
+        },
+        "device": session.device.type,
+        "precision": "bf16" if session.amp is not None else "fp32",
+        "world_size": session.world.size,
+        "cached_item_features": session.cached,
+    }
 
 
 def fault_point(phase: str) -> None:

