@@ -59,6 +59,7 @@ class TrainingSet(Dataset):
         *,
         seed: int,
         negatives: bool = True,
+        last_negative_only: bool = False,
         inbatch: bool = False,
     ) -> None:
         frame = read_split(split)
@@ -67,6 +68,7 @@ class TrainingSet(Dataset):
         self.max_len = max_len
         self.seed = seed
         self.negatives = negatives
+        self.last_negative_only = last_negative_only  # CPC: the other positions' negatives are never encoded
         self.inbatch = inbatch
         self.windows = left_pad(frame["train"], max_len + 1)  # (N_users, L+1): last L+1 train items
         self.sequences = left_pad(frame["sequence"], None)  # (N_users, S): full sequence, for negative rejection
@@ -95,8 +97,9 @@ class TrainingSet(Dataset):
         index = torch.as_tensor(users, dtype=torch.long)
         window = self.windows[index]  # (B, L+1)
         valid = (window[:, :-1] != 0) & (window[:, 1:] != 0)  # (B, L)
+        wanted = last_valid(valid) if self.last_negative_only else valid
         negatives = (
-            torch.where(valid, self.epoch_negatives[index], 0)
+            torch.where(wanted, self.epoch_negatives[index], 0)
             if self.negatives
             else torch.zeros_like(valid, dtype=torch.long)
         )
@@ -116,6 +119,14 @@ class TrainingSet(Dataset):
             own.scatter_(1, slots, True)
             batch.own_items = own[:, :n_unique]  # (B, U)
         return batch
+
+
+def last_valid(valid: Tensor) -> Tensor:
+    """valid (B, L) bool -> (B, L) bool with only the right-most True of each row kept."""
+    seq_len = valid.shape[1]
+    index = torch.arange(seq_len, device=valid.device).expand_as(valid)
+    last = torch.where(valid, index, -1).max(dim=1, keepdim=True).values  # (B, 1), -1 if the row is empty
+    return index == last
 
 
 def sample_negatives(sequences: Tensor, num_items: int, length: int, generator: torch.Generator) -> Tensor:

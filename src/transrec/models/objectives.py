@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from transrec.data.loader import last_valid
+
 if TYPE_CHECKING:
     from transrec.data.content import Content
     from transrec.data.loader import Batch
@@ -36,14 +38,6 @@ def sasrec_bce(user_states: Tensor, pos_emb: Tensor, neg_emb: Tensor, valid: Ten
 def cpc_bce(user_states: Tensor, pos_emb: Tensor, neg_emb: Tensor, valid: Tensor) -> Tensor:
     """The SASRec BCE at the last valid position of each row only (with left padding: position L-1)."""
     return sasrec_bce(user_states, pos_emb, neg_emb, last_valid(valid))
-
-
-def last_valid(valid: Tensor) -> Tensor:
-    """valid (B, L) bool -> (B, L) bool with only the right-most True of each row kept."""
-    seq_len = valid.shape[1]
-    index = torch.arange(seq_len, device=valid.device).expand_as(valid)
-    last = torch.where(valid, index, -1).max(dim=1, keepdim=True).values  # (B, 1), -1 if the row is empty
-    return index == last
 
 
 def inbatch_softmax(
@@ -127,6 +121,7 @@ class Objective:
 
     loss: Callable[[EncodedStep], Tensor]
     negatives: bool = False  # one fresh uniform negative per (user, position): TrainingSet(negatives=True)
+    last_negative_only: bool = False  # the loss reads the last valid position's negative only: encode no other
     inbatch: bool = False  # log q of the batch's items and the users' own items: TrainingSet(inbatch=True)
     catalogue: bool = False  # every item through the item encoder at every step: ID or precomputed-feature content
 
@@ -164,7 +159,7 @@ def _full_softmax(step: EncodedStep) -> Tensor:
 
 OBJECTIVES: dict[str, Objective] = {
     "sasrec": Objective(_bce(sasrec_bce), negatives=True),
-    "cpc": Objective(_bce(cpc_bce), negatives=True),
+    "cpc": Objective(_bce(cpc_bce), negatives=True, last_negative_only=True),
     "inbatch": Objective(_inbatch(per_slot=False), inbatch=True),
     "inbatch_slots": Objective(_inbatch(per_slot=True), inbatch=True),  # the released in-batch form
     "softmax": Objective(_full_softmax, catalogue=True),

@@ -142,6 +142,7 @@ def _setup(run: RunConfig) -> Session:
         run.model.max_len,
         seed=run.train.seed,
         negatives=wanted.negatives,
+        last_negative_only=wanted.last_negative_only,
         inbatch=wanted.inbatch,
     )
     sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank, shuffle=True, seed=run.train.seed)

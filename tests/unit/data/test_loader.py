@@ -100,3 +100,22 @@ def test_eval_histories_valid_and_test():
     assert targets.tolist() == [7, 11, 19]
     with pytest.raises(ValueError):
         eval_histories(split, "train", 4)
+
+
+def test_last_negative_only_encodes_the_last_valid_positions_negative_and_keeps_the_cpc_loss():
+    from transrec.models.objectives import cpc_bce
+
+    every, last = _dataset(), _dataset(last_negative_only=True)
+    full, short = every.collate([0, 1, 2]), last.collate([0, 1, 2])
+    u = len(short.unique_items)
+    drawn = short.negative_slots != u
+    assert drawn.sum(1).tolist() == [1, 1, 1] and drawn[:, -1].all()  # left padding: the last position is valid
+    assert len(short.unique_items) < len(full.unique_items)  # fewer items through the item encoder
+    vectors = torch.randn(N + 1, 4, generator=torch.Generator().manual_seed(0))  # one vector per item_idx
+    states = torch.randn(3, 4, 4, generator=torch.Generator().manual_seed(1))
+
+    def loss(batch):
+        table = torch.cat([vectors[batch.unique_items], torch.zeros(1, 4)])  # row U = padding
+        return cpc_bce(states, table[batch.slots][:, 1:], table[batch.negative_slots], batch.valid)
+
+    assert torch.allclose(loss(short), loss(full))  # the same draws: only unread negatives are dropped
