@@ -62,7 +62,8 @@ def study_frame(
 
 
 def summarise(frame: pl.DataFrame, keys: Sequence[str], values: Sequence[str]) -> pl.DataFrame:
-    """Mean, sample std (null for one seed) and seed count of each value per group of `keys`, in first-seen order."""
+    """Mean, sample std (null for one seed) and seed count of each value per group of `keys`, in first-seen order;
+    `timed_steps` is the group's timing-probe steps (null for trained runs: docs/methods.md, Timing probes)."""
     columns = [VALUE_COLUMNS[v] for v in values]
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -70,6 +71,8 @@ def summarise(frame: pl.DataFrame, keys: Sequence[str], values: Sequence[str]) -
     aggregations = [pl.len().alias("n_seeds"), pl.col("seed").unique().sort().alias("seeds")]
     for value, column in zip(values, columns):
         aggregations += [pl.col(column).mean().alias(f"{value} mean"), pl.col(column).std().alias(f"{value} std")]
+    if "timed_steps" in frame.columns:
+        aggregations.append(pl.col("timed_steps").max().alias("timed_steps"))
     return frame.group_by(list(keys), maintain_order=True).agg(aggregations)
 
 

@@ -12,6 +12,7 @@ import polars as pl
 
 from transrec.io import atomic_path
 from transrec.studies.aggregate import VALUE_LABELS, sort_keys, study_frame, summarise
+from transrec.studies.tables import NO_ACCURACY, PROBE_NOTE, probe_label
 
 KEY_LABELS = {"dataset": "target", "start": "source", "method_kind": "method kind"}
 
@@ -41,6 +42,7 @@ def write_study_table(
         + (f", {study['paper']} paper" if study.get("paper", "none") != "none" else "")
         + "; "
         + study_settings(study)
+        + (f". {PROBE_NOTE}" if summary["timed_steps"].is_not_null().any() else "")
     )
     with atomic_path(out_csv, ".csv") as tmp:
         wide["csv"].write_csv(tmp)
@@ -64,7 +66,11 @@ def study_settings(study: Mapping[str, Any]) -> str:
 
 
 def _wide(summary: pl.DataFrame, rows: list[str], columns: list[str], values: list[str]) -> dict[str, Any]:
-    """The table's cells: one line per row-key combination, one (column-key combination, value) pair per cell."""
+    """The table's cells: one line per row-key combination, one (column-key combination, value) pair per cell; the
+    Markdown and LaTeX text marks a method whose runs are timing probes, and gives them no accuracy."""
+    probes = {
+        r["method"]: r["timed_steps"] for r in summary.iter_rows(named=True) if "method" in r and r["timed_steps"]
+    }
     combos = list(dict.fromkeys(tuple(r[c] for c in columns) for r in summary.iter_rows(named=True))) or [()]
     line_keys = list(dict.fromkeys(tuple(r[c] for c in rows) for r in summary.iter_rows(named=True)))
     cells = {(tuple(r[c] for c in rows), tuple(r[c] for c in columns)): r for r in summary.iter_rows(named=True)}
@@ -72,25 +78,30 @@ def _wide(summary: pl.DataFrame, rows: list[str], columns: list[str], values: li
     csv_rows, text_rows = [], []
     for key in line_keys:
         csv_row: dict[str, Any] = {KEY_LABELS.get(c, c): _fmt_key(v) for c, v in zip(rows, key)}
-        text_row = [_fmt_key(v) for v in key]
+        text_row = [_fmt_key(v, c, probes) for c, v in zip(rows, key)]
         for combo, value in headers:
             cell = cells.get((key, combo))
             label = " / ".join([*(_fmt_key(v) for v in combo), VALUE_LABELS[value]])
             mean = None if cell is None else cell[f"{value} mean"]
             std = None if cell is None else cell[f"{value} std"]
             csv_row[f"{label} mean"], csv_row[f"{label} std"] = mean, std
-            text_row.append(_fmt_cell(value, mean, std))
+            probe = cell is not None and cell["timed_steps"] is not None
+            text_row.append(NO_ACCURACY if probe and "@" in value else _fmt_cell(value, mean, std))
         csv_rows.append(csv_row)
         text_rows.append(text_row)
     header_text = [KEY_LABELS.get(c, c) for c in rows] + [
-        " / ".join([*(_fmt_key(v) for v in combo), VALUE_LABELS[value]]) for combo, value in headers
+        " / ".join([*(_fmt_key(v, c, probes) for c, v in zip(columns, combo)), VALUE_LABELS[value]])
+        for combo, value in headers
     ]
     return {"csv": pl.DataFrame(csv_rows), "header": header_text, "rows": text_rows, "keys": len(rows)}
 
 
-def _fmt_key(value: Any) -> str:
+def _fmt_key(value: Any, key: str = "", probes: Mapping[str, int | None] | None = None) -> str:
+    """A run key's value as text; a method (key "method") whose runs are timing probes (`probes`) marked."""
     if isinstance(value, float):
         return f"{value:g}"
+    if key == "method" and probes:
+        return probe_label(str(value), probes.get(value))
     return str(value)
 
 
@@ -137,6 +148,7 @@ def _latex(wide: dict[str, Any], caption: str, note: str, name: str) -> str:
             ("_", r"\_"),
             ("#", r"\#"),
             ("±", r"$\pm$"),
+            ("—", "---"),
             ("@", "@"),
         ):
             text = text.replace(raw, safe)

@@ -14,7 +14,7 @@ from transrec.eval.efficiency import tpme, tpme_basis
 from transrec.eval.run_metrics import RunMetrics
 from transrec.io import atomic_path
 
-__all__ = ["collect_runs", "write_runs_table", "RUN_KEYS", "TABLE_COLUMNS"]
+__all__ = ["collect_runs", "write_runs_table", "probe_label", "RUN_KEYS", "TABLE_COLUMNS", "PROBE_NOTE"]
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,21 @@ TABLE_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("tpme", "TPME", lambda x: f"{x:.3f}"),
     ("tpme_basis", "TPME from", str),  # on CPU no peak memory exists: TPME then weighs time and parameters only
 )
+CSV_ONLY = ("timed_steps",)  # the CSV's last columns: a timing probe's timed steps (null for a trained run)
 # TPME compares the methods adapted to one target: the runs that share these keys.
 TPME_GROUP = ("stage", "dataset", "encoder", "objective", "seed")
 _TEXT = {"dataset", "encoder", "objective", "method", "start", "seed", "stage", "path", "tpme_basis"}
+# A timing probe (train.timing_only) is timed, not trained: its accuracy cells say so instead of "n/a"
+NO_ACCURACY = "—"
+PROBE_NOTE = (
+    'A method marked "(timed: N steps, not trained)" is a timing probe (`train.timing_only`): its s/epoch is the '
+    "median of N timed training steps x the steps of a full epoch; it is not trained, so it has no accuracy (—)."
+)
+
+
+def probe_label(method: str, timed_steps: int | None) -> str:
+    """The method's name in a Markdown or LaTeX table, marked when its runs are timing probes."""
+    return method if timed_steps is None else f"{method} (timed: {int(timed_steps)} steps, not trained)"
 
 
 def _row(path: Path) -> dict[str, Any]:
@@ -63,19 +75,21 @@ def _row(path: Path) -> dict[str, Any]:
     row["setup_seconds"] = metrics.setup_seconds
     row["peak_memory_gb"] = metrics.peak_memory_gb
     row["epochs"] = len(metrics.curve)
+    row["timed_steps"] = metrics.timed_steps
     row["path"] = str(path)
     return row
 
 
 def collect_runs(metrics_paths: Sequence[str | os.PathLike]) -> pl.DataFrame:
-    """One row per run: run keys, best epoch, parameters, valid/test metrics, repeat shares, s/epoch, peak memory."""
+    """One row per run: run keys, best epoch, parameters, valid/test metrics, repeat shares, s/epoch, peak memory,
+    timed steps (timing probes)."""
     rows = [_row(Path(path)) for path in metrics_paths]
     columns = list(dict.fromkeys(key for row in rows for key in row))  # union, in first-seen order
-    for required, _, _ in TABLE_COLUMNS:  # every table column exists even if no run reported it
+    for required in [name for name, _, _ in TABLE_COLUMNS] + list(CSV_ONLY):  # every column, even if no run has it
         if required not in columns and required not in ("tpme", "tpme_basis"):
             columns.append(required)
     schema = {name: pl.String if name in _TEXT else pl.Float64 for name in columns}
-    for name in ("best_epoch", "trainable_parameters", "total_parameters", "epochs"):
+    for name in ("best_epoch", "trainable_parameters", "total_parameters", "epochs", "timed_steps"):
         schema[name] = pl.Int64
     frame = pl.DataFrame([{name: row.get(name) for name in columns} for row in rows], schema=schema, orient="row")
     keys = [pl.col(key) for key in RUN_KEYS[:5]] + [pl.col("seed").cast(pl.Int64, strict=False), pl.col("seed")]
@@ -110,12 +124,9 @@ def _with_scores(frame: pl.DataFrame, scores: list[float | None], bases: list[st
 
 
 def _markdown(frame: pl.DataFrame) -> str:
-    """A Markdown table with padded, aligned columns: text left, numbers right."""
+    """A Markdown table with padded, aligned columns: text left, numbers right; timing probes marked, with a note."""
     headers = [header for _, header, _ in TABLE_COLUMNS]
-    cells = [
-        [("n/a" if value is None else fmt(value)) for value, (_, _, fmt) in zip(row, TABLE_COLUMNS)]
-        for row in frame.select([name for name, _, _ in TABLE_COLUMNS]).iter_rows()
-    ]
+    cells = [[_cell(row, name, fmt) for name, _, fmt in TABLE_COLUMNS] for row in frame.iter_rows(named=True)]
     numeric = [name not in _TEXT for name, _, _ in TABLE_COLUMNS]
     widths = [max(len(text) for text in column) for column in zip(headers, *cells)]
 
@@ -126,14 +137,28 @@ def _markdown(frame: pl.DataFrame) -> str:
     rule = (
         "|" + "|".join(("-" * (w + 1) + ":") if num else (":" + "-" * (w + 1)) for w, num in zip(widths, numeric)) + "|"
     )
-    return "\n".join([line(headers), rule, *(line(row) for row in cells)]) + "\n"
+    probes = frame["timed_steps"].is_not_null().any()
+    return (
+        "\n".join([line(headers), rule, *(line(row) for row in cells)]) + "\n" + (f"\n{PROBE_NOTE}\n" if probes else "")
+    )
+
+
+def _cell(row: dict[str, Any], name: str, fmt: Callable[[Any], str]) -> str:
+    """One Markdown cell: formatted, "n/a" when the run did not report it; a probe's label and missing accuracy."""
+    probe = row["timed_steps"] is not None
+    if name == "method":
+        return probe_label(row["method"], row["timed_steps"])
+    if probe and "@" in name:
+        return NO_ACCURACY
+    return "n/a" if row[name] is None else fmt(row[name])
 
 
 def write_runs_table(
     metrics_paths: Sequence[str | os.PathLike], out_csv: str | os.PathLike, out_md: str | os.PathLike
 ) -> pl.DataFrame:
-    """Write the runs table as CSV (full precision) and Markdown (formatted), both atomically; return it."""
-    frame = with_tpme(collect_runs(metrics_paths)).select([name for name, _, _ in TABLE_COLUMNS])
+    """Write the runs table as CSV (full precision, then CSV_ONLY) and Markdown (formatted), both atomically; return
+    it."""
+    frame = with_tpme(collect_runs(metrics_paths)).select([name for name, _, _ in TABLE_COLUMNS] + list(CSV_ONLY))
     with atomic_path(out_csv, ".csv") as tmp:
         frame.write_csv(tmp)
     with atomic_path(out_md, ".md") as tmp:

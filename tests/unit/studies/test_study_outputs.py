@@ -93,6 +93,28 @@ def test_study_table_layout_and_formats(runs, tmp_path):
     assert pl.read_csv(out["out_csv"]).height == 2
 
 
+def test_a_timing_probe_row_has_its_time_and_no_accuracy(runs, tmp_path):
+    probe = _metrics(tmp_path / "probe" / "metrics.json", "adressa", "fta_timed", 1, 0.0, params=10_000)
+    metrics = json.loads(probe.read_text())
+    metrics.update(valid={}, test={}, seconds_per_epoch=120.0, timed_steps=4, full_epoch_steps=60)
+    probe.write_text(json.dumps(metrics))
+    study = {
+        **STUDY,
+        "methods": ["houlsby", "fta", "fta_timed"],
+        "table": {"rows": ["method"], "columns": [], "values": ["hr@10", "seconds_per_epoch", "trainable_parameters"]},
+    }
+    out = {k: tmp_path / "t" / f"table.{k[4:]}" for k in ("out_csv", "out_md", "out_tex")}
+    kinds = {**KINDS, "fta_timed": "fta"}
+    csv = write_study_table([*runs, probe], study, name="s", method_kinds=kinds, modalities=MODALITIES, **out)
+    row = csv.filter(pl.col("method") == "fta_timed").row(0, named=True)
+    assert row["HR@10 mean"] is None and row["s/epoch mean"] == 120.0  # the CSV keeps the plain method name
+    md = out["out_md"].read_text()
+    assert "| fta_timed (timed: 4 steps, not trained) | — | 120.00 | 10.0 k |" in md
+    assert "| fta | 8.50 ± 3.11 | 2.00 ± 0.00 | 10.0 k |" in md  # trained runs as before
+    assert "is a timing probe" in md
+    assert "fta\\_timed (timed: 4 steps, not trained) & --- & 120.00" in out["out_tex"].read_text()
+
+
 def test_scaling_views_become_fractions_and_nopt_is_zero(tmp_path):
     paths = [
         _metrics(tmp_path / "a" / "metrics.json", "adressa@0.25", "fta", 1, 4.0, start="mind@0.5"),

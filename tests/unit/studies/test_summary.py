@@ -111,3 +111,50 @@ def test_adapters_over_a_never_trained_frozen_backbone_are_controls_not_counted(
     assert "not counted, over a never-trained frozen backbone: houlsby (bert) 2.00" in popularity.evidence
     without = write_summary(paths, EXPERIMENTS, METHODS, tmp_path / "plain.md")  # no encoder facts: all counted
     assert [f for f in without if "popularity" in f.claim][0].verdict == "no"
+
+
+def _probe(root, encoder, method, seed, seconds, steps=4):
+    """A timing probe's metrics.json: an extrapolated s/epoch, no accuracy."""
+    path = _run(root, "adapt", encoder, method, "nopt", seed, 0.0, seconds=seconds)
+    metrics = json.loads(path.read_text())
+    metrics.update(valid={}, test={}, curve=[], best_epoch=None, timed_steps=steps, full_epoch_steps=100)
+    path.write_text(json.dumps(metrics))
+    return path
+
+
+def test_the_speed_finding_uses_the_fta_timing_probe_over_the_same_items(tmp_path):
+    experiments = {
+        "mm": {
+            "target": "adressa",
+            "encoder": "mm",
+            "objectives": ["inbatch"],
+            "methods": ["fta_timed", "frozen", "houlsby", "lora", "iisan_cached"],
+        }
+    }
+    methods = {**METHODS, "fta_timed": {"kind": "fta"}, "frozen": {"kind": "frozen"}}
+    paths = [
+        _probe(tmp_path, "mm", "fta_timed", 1, seconds=50.0),
+        _run(tmp_path, "adapt", "bert", "fta", "nopt", 1, 7.0, seconds=1.5),  # another encoder: not compared
+        _run(tmp_path, "adapt", "mm", "frozen", "nopt", 1, 6.4),
+        _run(tmp_path, "adapt", "mm", "houlsby", "nopt", 1, 6.6),
+        _run(tmp_path, "adapt", "mm", "lora", "nopt", 1, 6.7),
+        _run(tmp_path, "adapt", "mm", "iisan_cached", "nopt", 1, 6.5, seconds=2.0),
+        _run(tmp_path, "baseline", "none", "popularity", "nopt", 1, 6.2),
+    ]
+    out = tmp_path / "summary.md"
+    findings = {f.claim.split(" — ")[0]: f for f in write_summary(paths, experiments, methods, out)}
+    speed = findings["Cached IISAN trains at least 20x faster per epoch than FTA"]
+    assert speed.verdict == "yes" and speed.claim.endswith(" — mm (mm, adressa)")  # the probe's own experiment
+    assert "FTA 50.00 s (fta_timed: 4 timed steps, not trained) vs cached IISAN 2.000 s per epoch: 25x" in (
+        speed.evidence
+    )
+    assert "Cached IISAN is as accurate as FTA (IISAN table 3/7)" not in findings  # a probe has no accuracy
+    ranking = findings["Methods give distinct results (no block of identical HR@10)"]
+    assert "fta_timed" not in ranking.evidence
+    popularity = findings["Every trained model beats popularity on adressa"]
+    assert popularity.verdict == "yes" and "5 trained models" in popularity.evidence
+    assert "not counted, timing probes (timed, not trained): fta_timed (mm)" in popularity.evidence
+    assert "Timing probes (`train.timing_only`) are timed, not trained" in out.read_text()
+    slow = [_probe(tmp_path / "slow", "mm", "fta_timed", 1, seconds=30.0), *paths[1:]]
+    (speed,) = [f for f in write_summary(slow, experiments, methods, out) if "faster" in f.claim]
+    assert speed.verdict == "no" and "15x" in speed.evidence  # 30 s / 2 s

@@ -99,6 +99,7 @@ def test_write_runs_table_csv_and_markdown(runs, tmp_path):
         "peak_memory_gb",
         "tpme",
         "tpme_basis",
+        "timed_steps",
     ]
     assert csv["tpme"].null_count() == 3  # seed 10 has one run; seed 2 mixes a CPU and a GPU run
     assert csv["test_ndcg@10"].to_list() == [6.789, 4.0, 4.321]  # full precision
@@ -143,3 +144,31 @@ def test_empty_run_list_writes_header_only(tmp_path):
     frame = write_runs_table([], tmp_path / "runs.csv", tmp_path / "runs.md")
     assert frame.height == 0
     assert len((tmp_path / "runs.md").read_text().splitlines()) == 2
+
+
+def _probe(method="fta_timed", seed=2, steps=4):
+    """A timing probe's metrics.json: timed steps and an extrapolated s/epoch, no accuracy, no curve."""
+    metrics = _metrics(method, seed, 0.0, 100_000_000, None, epochs=0)
+    seconds = [2.0, 3.0, 2.5, 4.0][:steps]
+    metrics.update(valid={}, test={}, best_epoch=None, seconds_per_epoch=2.75 * 50)
+    metrics.update(timed_steps=steps, full_epoch_steps=50, step_seconds=seconds)
+    return metrics
+
+
+def test_a_timing_probe_shows_its_efficiency_but_no_accuracy(runs, tmp_path):
+    path = tmp_path / "probe" / "metrics.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(_probe()))
+    frame = write_runs_table([*runs, path], tmp_path / "runs.csv", tmp_path / "runs.md")
+    probe = frame.filter(pl.col("method") == "fta_timed").row(0, named=True)
+    assert probe["timed_steps"] == 4 and probe["seconds_per_epoch"] == 137.5 and probe["test_hr@10"] is None
+    assert frame.filter(pl.col("method") != "fta_timed")["timed_steps"].null_count() == 3
+    text = (tmp_path / "runs.md").read_text()
+    (line,) = [row for row in text.splitlines() if "fta_timed" in row]
+    cells = [cell.strip() for cell in line.strip("|").split("|")]
+    assert cells[3] == "fta_timed (timed: 4 steps, not trained)"
+    assert cells[8:12] == ["—"] * 4  # valid and test HR@10 / NDCG@10: not 0, not nan, not n/a
+    assert cells[6] == "100,000,000" and cells[12] == "137.5"  # its parameters and s/epoch
+    assert "is a timing probe" in text.splitlines()[-1]
+    lora = [row for row in text.splitlines() if "lora" in row][0]
+    assert "—" not in lora and "(timed" not in lora
