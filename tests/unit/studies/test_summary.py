@@ -158,3 +158,47 @@ def test_the_speed_finding_uses_the_fta_timing_probe_over_the_same_items(tmp_pat
     slow = [_probe(tmp_path / "slow", "mm", "fta_timed", 1, seconds=30.0), *paths[1:]]
     (speed,) = [f for f in write_summary(slow, experiments, methods, out) if "faster" in f.claim]
     assert speed.verdict == "no" and "15x" in speed.evidence  # 30 s / 2 s
+
+
+def test_table4_tower_finding_and_user_only_adapters_are_the_papers_collapse_not_counted(tmp_path):
+    methods = {
+        **METHODS,
+        "houlsby_item": {"kind": "houlsby", "towers": ["item"], "also_train": []},
+        "houlsby_user": {"kind": "houlsby", "towers": ["user"], "also_train": []},
+    }
+    paths = [
+        _run(tmp_path, "adapt", "bert", "fta", "mind", 1, 10.0),
+        _run(tmp_path, "adapt", "bert", "houlsby", "mind", 1, 9.5),
+        _run(tmp_path, "adapt", "bert", "houlsby_item", "mind", 1, 9.0),  # >= 90 % of both towers
+        _run(tmp_path, "adapt", "bert", "houlsby_user", "mind", 1, 4.0),  # < half of both towers, below popularity
+        _run(tmp_path, "baseline", "none", "popularity", "nopt", 1, 6.2),
+    ]
+    findings = {f.claim.split(" — ")[0]: f for f in write_summary(paths, EXPERIMENTS, methods, tmp_path / "s.md")}
+    (towers,) = [f for claim, f in findings.items() if claim.startswith("Adapters in the item encoder carry")]
+    assert towers.verdict == "yes" and "both 9.50 (n=1), item only 9.00 (n=1), user only 4.00 (n=1)" in towers.evidence
+    popularity = findings["Every trained model beats popularity on adressa"]
+    assert popularity.verdict == "yes" and "3 trained models" in popularity.evidence
+    assert "not counted, adapters in the user tower only (the paper's collapse, table 4): houlsby_user (bert) 4.00" in (
+        popularity.evidence
+    )
+    # a user-only method that also trains the item side (its DTL) is an ordinary trained model: counted
+    trained_dtl = {**methods, "houlsby_user": {**methods["houlsby_user"], "also_train": ["dtl"]}}
+    findings = write_summary(paths, EXPERIMENTS, trained_dtl, tmp_path / "s2.md")
+    assert [f for f in findings if "popularity" in f.claim][0].verdict == "no"
+
+
+def test_iisan_claims_are_not_tested_over_a_never_trained_backbone(tmp_path):
+    encoders = {"mm": {"kind": "image", "random_init": {"hidden_size": 64}}}
+    paths = [
+        _run(tmp_path, "adapt", "mm", "fta", "nopt", 1, 6.0, seconds=3.0),
+        _run(tmp_path, "adapt", "mm", "iisan_cached", "nopt", 1, 2.0, seconds=1.0),  # over random frozen weights
+        _run(tmp_path, "baseline", "none", "popularity", "nopt", 1, 1.0),
+    ]
+    out = tmp_path / "summary.md"
+    findings = write_summary(paths, {"mm": EXPERIMENTS["mm"]}, METHODS, out, encoders=encoders)
+    claims = {f.claim.split(" — ")[0]: f for f in findings}
+    assert "Cached IISAN trains at least 20x faster per epoch than FTA" not in claims
+    assert "Cached IISAN is as accurate as FTA (IISAN table 3/7)" not in claims
+    untested = claims["Cached IISAN's claims (speed and accuracy against FTA)"]
+    assert untested.verdict == "not in this run" and "never trained" in untested.evidence
+    assert "1 of 1 findings reproduced (1 not testable in this run)" in out.read_text()
