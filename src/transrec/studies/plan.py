@@ -12,6 +12,8 @@ from transrec.studies.config_check import MULTIMODAL, method_spec, objective_spe
 from transrec.studies.expand import init_checkpoint, parse_view, split_path
 from transrec.train.config import RunConfig
 
+BACKBONE_TRAINING = ("fta", "ftn")  # method kinds that train the item backbone's own weights
+
 HPARAM_KEYS = (
     "epochs",
     "patience",
@@ -185,8 +187,9 @@ def run_modality(config: dict, run: Run) -> str:
 
 
 def hyper_parameters(config: dict, run: Run) -> dict[str, Any]:
-    """The run's hyper-parameters: train < modalities.<m> < objectives.<o> < encoders.<e> < then, by stage,
-    encoders.<e>.pretrain (source pre-training) or methods.<m> (adaptation); later wins."""
+    """The run's hyper-parameters: train < modalities.<m> < objectives.<o> < encoders.<e> < encoders.<e>.pretrain
+    (a backbone trained from its random initialisation: `from_random_weights`) < methods.<m> (adaptation); later
+    wins."""
     train = config["train"]
     merged: dict[str, Any] = {key: copy.deepcopy(train[key]) for key in HPARAM_KEYS if key in train}
     merged["dropout"] = config["model"]["dropout"]
@@ -195,7 +198,7 @@ def hyper_parameters(config: dict, run: Run) -> dict[str, Any]:
         config["modalities"].get(run_modality(config, run), {}),
         objective_spec(config, run.objective)["hparams"],
         encoder.get("hparams", {}),
-        encoder.get("pretrain", {}) if run.stage == "pretrain" else {},
+        encoder.get("pretrain", {}) if from_random_weights(config, run) else {},
     ]
     if run.stage == "adapt":
         layers.append(config["methods"][run.method].get("hparams", {}))
@@ -203,6 +206,17 @@ def hyper_parameters(config: dict, run: Run) -> dict[str, Any]:
         for key, value in layer.items():
             merged[key] = {**merged[key], **value} if isinstance(value, dict) else value
     return merged
+
+
+def from_random_weights(config: dict, run: Run) -> bool:
+    """Whether the run trains its backbone from the encoder's random initialisation: source pre-training, or an
+    adaptation from scratch (NoPT) that trains the backbone (FTA, top-n) of a `random_init` encoder. Both sit on a
+    popularity plateau before they take off, so both take the encoder's `pretrain` schedule."""
+    if run.stage == "pretrain":
+        return True
+    encoder = config["encoders"][run.encoder]
+    kind = config["methods"][run.method]["kind"]
+    return run.start == NOPT and "random_init" in encoder and kind in BACKBONE_TRAINING
 
 
 def baseline_config(config: dict, run: Run) -> dict[str, Any]:

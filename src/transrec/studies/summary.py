@@ -12,6 +12,7 @@ import polars as pl
 from transrec.io import atomic_path
 from transrec.runs import NOPT
 from transrec.studies.aggregate import summarise
+from transrec.studies.plan import BACKBONE_TRAINING
 from transrec.studies.tables import collect_runs
 
 ADAPTER_RIVALS = (
@@ -21,7 +22,6 @@ ADAPTER_RIVALS = (
     "ln_tuning",
     "bitfit",
 )  # the parameter-efficient kinds Houlsby is held against
-BACKBONE_TRAINING = ("fta", "ftn")  # the method kinds that train the item backbone's own weights
 FASTER_BY = 20.0  # cached IISAN's s/epoch at most 1/20 of FTA's (the IISAN paper's efficiency claim, on CPU here)
 NEAR = 0.9  # "comparable": at least 90 % of the reference's HR@10
 FAR_BELOW = 0.5  # "collapses": below half of the reference's HR@10

@@ -194,6 +194,21 @@ def test_encoder_pretrain_layer_sets_pretraining_apart_from_adaptation(config):
     assert image["optim"]["lr"]["item_encoder"] == config["modalities"]["image"]["lr"]["item_encoder"]
 
 
+def test_training_a_random_backbone_from_scratch_takes_the_pretrain_schedule(config):
+    cfg = copy.deepcopy(config)
+    cfg["encoders"]["bert_small"]["pretrain"] = {"lr": {"item_encoder": 2e-3}, "epochs": 11, "min_epochs": 7}
+
+    def train(method, start, encoder="bert_small"):
+        run = grid.plan(cfg, grid.Run("adapt", "adressa", encoder, "inbatch", method, start, 42)).run_json
+        return run["optim"]["lr"]["item_encoder"], run["train"]["epochs"], run["train"]["min_epochs"]
+
+    assert train("fta", "nopt") == (2e-3, 11, 7)  # FTA from scratch: the backbone trains from random weights
+    base = (config["modalities"]["text"]["lr"]["item_encoder"], config["train"]["epochs"], 1)
+    assert train("fta", "mind") == base  # from the source checkpoint: the adaptation schedule
+    assert train("houlsby", "nopt")[1:] == base[1:]  # a frozen random backbone: not trained from scratch
+    assert train("fta", "nopt", encoder="minilm")[1:] == base[1:]  # pre-trained weights, not a random init
+
+
 def test_hyper_parameters_layer_train_modality_objective_encoder_method(config):
     cfg = copy.deepcopy(config)
     cfg["objectives"]["strong"] = {"loss": "inbatch", "hparams": {"batch_size": {"adapt": 128}, "epochs": 7}}
