@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -258,12 +258,8 @@ def popularity_findings(
         )
         probes = adapted.filter(pl.col("timed_steps").is_not_null())
         adapted = adapted.filter(pl.col("timed_steps").is_null())
-        control = [is_control(row, methods, encoders) for row in adapted.iter_rows(named=True)]
-        controls = adapted.filter(pl.Series(control, dtype=pl.Boolean))
-        adapted = adapted.filter(~pl.Series(control, dtype=pl.Boolean))
-        user_only = [item_side_untrained(methods.get(row["method"], {})) for row in adapted.iter_rows(named=True)]
-        collapsing = adapted.filter(pl.Series(user_only, dtype=pl.Boolean))
-        trained = adapted.filter(~pl.Series(user_only, dtype=pl.Boolean))
+        controls, adapted = _split(adapted, lambda row: is_control(row, methods, encoders))
+        collapsing, trained = _split(adapted, lambda row: item_side_untrained(methods.get(row["method"], {})))
         below = trained.filter(pl.col("hr") <= baseline["hr"])
         worst = trained.sort("hr").row(0, named=True) if len(trained) else None
         evidence = f"popularity {baseline['hr']:.2f}; {len(trained)} trained models"
@@ -273,20 +269,27 @@ def popularity_findings(
             evidence += "; at or below popularity: " + ", ".join(
                 f"{r['method']} ({r['encoder']}, from {r['start']}) {r['hr']:.2f}" for r in below.iter_rows(named=True)
             )
-        if len(controls):
-            evidence += "; not counted, over a never-trained frozen backbone: " + ", ".join(
-                f"{r['method']} ({r['encoder']}) {r['hr']:.2f}" for r in controls.iter_rows(named=True)
-            )
-        if len(collapsing):
-            evidence += "; not counted, adapters in the user tower only (the paper's collapse, table 4): " + ", ".join(
-                f"{r['method']} ({r['encoder']}) {r['hr']:.2f}" for r in collapsing.iter_rows(named=True)
-            )
-        if len(probes):
-            evidence += "; not counted, timing probes (timed, not trained): " + ", ".join(
-                f"{r['method']} ({r['encoder']})" for r in probes.iter_rows(named=True)
-            )
+        evidence += _not_counted("over a never-trained frozen backbone", controls)
+        evidence += _not_counted("adapters in the user tower only (the paper's collapse, table 4)", collapsing)
+        evidence += _not_counted("timing probes (timed, not trained)", probes, with_hr=False)
         out.append(Finding(f"Every trained model beats popularity on {target}", evidence, _yes(len(below) == 0)))
     return out
+
+
+def _split(rows: pl.DataFrame, predicate: Callable[[dict[str, Any]], bool]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the rows where `predicate` holds, the others)."""
+    mask = pl.Series([predicate(row) for row in rows.iter_rows(named=True)], dtype=pl.Boolean)
+    return rows.filter(mask), rows.filter(~mask)
+
+
+def _not_counted(why: str, rows: pl.DataFrame, *, with_hr: bool = True) -> str:
+    """'; not counted, <why>: method (encoder) hr, ...', or '' when `rows` is empty."""
+    if not len(rows):
+        return ""
+    names = [
+        f"{r['method']} ({r['encoder']})" + (f" {r['hr']:.2f}" if with_hr else "") for r in rows.iter_rows(named=True)
+    ]
+    return f"; not counted, {why}: " + ", ".join(names)
 
 
 def _yes(value: bool) -> str:
