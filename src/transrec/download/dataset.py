@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -18,7 +17,6 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
-    ValidationError,
 )
 
 from transrec.download import catalogue, kaggle
@@ -26,7 +24,7 @@ from transrec.download.archive import unpack
 from transrec.download.http import Policy, fetch
 from transrec.download.images import Politeness, amazon_image_urls, fetch_images
 from transrec.io import replace_dir, write_json
-from transrec.validation import first_error
+from transrec.validation import validate_plain
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +48,7 @@ class DownloadSettings(BaseModel):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DownloadSettings:
         """Build from the config's block; unknown or missing keys and bad values raise ValueError naming them."""
-        try:
-            return cls.model_validate_json(json.dumps(dict(d)))
-        except ValidationError as err:
-            key, message = first_error(err)
-            raise ValueError(f"download settings: {key!r}: {message}") from None
+        return validate_plain(cls, dict(d), "download settings")
 
 
 def download_dataset(

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from transrec.io import read_json, write_json
 from transrec.runs import Run
-from transrec.validation import first_error
+from transrec.validation import validate_plain
 
 
 class Record(BaseModel):
@@ -62,11 +61,7 @@ class RunMetrics(Record):
         """Build from metrics.json content; unknown or missing keys and bad values raise ValueError naming them."""
         if not isinstance(d, dict):
             raise ValueError(f"{source}: expected an object, got {type(d).__name__}")
-        try:
-            return cls.model_validate_json(json.dumps(d))  # JSON mode: strict, yet `run` may be a plain object
-        except ValidationError as err:
-            path, message = first_error(err)
-            raise ValueError(f"{source}: {path!r}: {message}") from None
+        return validate_plain(cls, d, source)  # JSON mode: strict, yet `run` may be a plain object
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> RunMetrics:

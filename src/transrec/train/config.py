@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Literal
 
@@ -13,7 +12,6 @@ from pydantic import (
     NonNegativeInt,
     PositiveInt,
     StrictBool,
-    ValidationError,
     model_validator,
 )
 
@@ -21,6 +19,7 @@ from transrec.io import read_json
 from transrec.methods.base import error_path, method_union
 from transrec.models.objectives import OBJECTIVES as REGISTERED_OBJECTIVES
 from transrec.runs import RunName
+from transrec.validation import validate_plain
 
 KINDS = ("text", "image", "id", "multimodal")
 OBJECTIVES = tuple(REGISTERED_OBJECTIVES)  # the losses the trainer knows: the registry's names, in its order
@@ -131,11 +130,7 @@ class RunConfig(Settings):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         """Build from a plain dict (run.json); unknown or missing keys and bad values raise ValueError naming them."""
-        try:
-            return cls.model_validate_json(json.dumps(d), strict=True)
-        except ValidationError as err:
-            path, message = error_path(err)
-            raise ValueError(f"run config: {path!r}: {message}" if path else f"run config: {message}") from None
+        return validate_plain(cls, d, "run config", strict=True, locate=error_path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> RunConfig:
