@@ -53,17 +53,26 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
 
 
 class _IndexBatches(Dataset):
-    """Batch b = the content of item_idx start + b*size ... ; built in DataLoader workers when num_workers > 0."""
+    """Batch b = the content of items order[b*size : (b+1)*size]; built in DataLoader workers when num_workers > 0."""
 
-    def __init__(self, content: Content, start: int, stop: int, size: int) -> None:
-        self.content, self.start, self.stop, self.size = content, start, stop, size
+    def __init__(self, content: Content, order: Tensor, size: int) -> None:
+        self.content, self.order, self.size = content, order, size
 
     def __len__(self) -> int:
-        return math.ceil((self.stop - self.start) / self.size)
+        return math.ceil(len(self.order) / self.size)
 
     def __getitem__(self, b: int) -> dict[str, Tensor]:
-        lo = self.start + b * self.size
-        return self.content(torch.arange(lo, min(lo + self.size, self.stop)))
+        return self.content(self.order[b * self.size : (b + 1) * self.size])
+
+
+def encoding_order(content: Content, start: int, stop: int) -> Tensor:
+    """item_idx start..stop-1 in the order to encode them: shortest title first where the content has token lengths
+    (a batch is trimmed to its longest title, so sorted batches carry little padding), else as they come."""
+    idx = torch.arange(start, stop)
+    lengths = getattr(content, "lengths", None)
+    if lengths is None:
+        return idx
+    return idx[torch.argsort(lengths[start:stop], stable=True)]
 
 
 @torch.no_grad()
@@ -82,11 +91,13 @@ def encode_item_rows(
     """`encode` (default model.encode_items) of item_idx start..stop-1: (stop - start, d) float32 on `device`.
 
     Runs in eval mode without gradients; `encode` may be another function of the model's inputs (e.g. first_token).
+    Items are encoded in `encoding_order` and returned in item_idx order.
     """
     encode = encode or model.encode_items
     device = torch.device(device)
+    order = encoding_order(content, start, stop)
     loader = DataLoader(
-        _IndexBatches(content, start, stop, batch_size),
+        _IndexBatches(content, order, batch_size),
         batch_size=None,  # the dataset yields whole batches
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
@@ -95,10 +106,13 @@ def encode_item_rows(
     with _eval_mode(model), autocast(device, dtype):
         for inputs in loader:
             inputs = {key: value.to(device, non_blocking=True) for key, value in inputs.items()}
-            rows.append(encode(inputs).float())  # (B, d)
+            rows.append(encode(inputs).float())  # (B, ...)
     if not rows:
         raise ValueError(f"no items in [{start}, {stop})")
-    return torch.cat(rows)
+    encoded = torch.cat(rows)
+    out = torch.empty_like(encoded)
+    out[(order - start).to(device)] = encoded
+    return out
 
 
 def compute_item_table(

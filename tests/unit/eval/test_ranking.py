@@ -184,3 +184,36 @@ def test_two_process_gloo_group_matches_one_process(tmp_path):
         assert out["result"]["users"] == 23
         for key in ("hr@5", "hr@10", "ndcg@5", "ndcg@10", "repeat_share"):
             assert out["result"][key] == pytest.approx(expected[key])
+
+
+class _Titles:
+    """Text-like content: item i has a title of lengths[i] tokens (token = item_idx); batches trimmed to the longest."""
+
+    kind = "text"
+
+    def __init__(self, lengths: list[int]):
+        self.lengths = torch.tensor([0, *lengths])
+        self.num_items = len(lengths)
+        self.widths: list[int] = []
+
+    def __call__(self, idx):
+        width = int(self.lengths[idx].max())
+        self.widths.append(width)
+        mask = (torch.arange(width)[None] < self.lengths[idx][:, None]).long()
+        return {"input_ids": idx[:, None] * mask, "attention_mask": mask}
+
+
+class _MeanOfTokens(nn.Module):
+    def encode_items(self, inputs):  # (B, 2): the item_idx back and the real-token count, whatever the padding
+        mask = inputs["attention_mask"].float()
+        ids = (inputs["input_ids"].float() * mask).sum(1) / mask.sum(1)
+        return torch.stack([ids, mask.sum(1)], dim=1)
+
+
+def test_titles_are_encoded_shortest_first_and_returned_in_item_order():
+    lengths = [30, 3, 4, 30, 3, 5, 30, 4, 3]
+    content = _Titles(lengths)
+    rows = encode_item_rows(_MeanOfTokens(), content, 1, 10, batch_size=3)
+    assert rows[:, 0].tolist() == list(range(1, 10))  # item order, as if unsorted
+    assert rows[:, 1].tolist() == lengths
+    assert content.widths == [3, 5, 30]  # sorted batches [3, 3, 3], [4, 4, 5], [30, 30, 30]; in item order 30, 30, 30
