@@ -118,6 +118,19 @@ def _check_study(config: dict, name: str, study: dict, facts: dict[str, dict[str
                     )
     for objective in study["objectives"]:
         objective_spec(config, objective, where=f"{where}.objectives")
+    _check_published(where, study.get("table"))
+
+
+def _check_published(where: str, table: dict | None) -> None:
+    """Published rows belong to a table without columns and give only values the table shows."""
+    if not table or not table.get("published"):
+        return
+    if table.get("columns"):
+        raise ValueError(f"{where}.table.published: a table with columns takes no published rows")
+    for i, entry in enumerate(table["published"]):
+        extra = sorted(set(entry["values"]) - set(table["values"]))
+        if extra:
+            raise ValueError(f"{where}.table.published[{i}]: {extra} not among the table's values {table['values']}")
 
 
 def _check_timing_probes(config: dict) -> None:

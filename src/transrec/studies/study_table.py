@@ -36,6 +36,7 @@ def write_study_table(
     order = {"method": study["methods"], "method_kind": list(dict.fromkeys(method_kinds[m] for m in study["methods"]))}
     summary = sort_keys(summary, rows + columns, order)
     wide = _wide(summary, rows, columns, values)
+    _add_published(wide, spec.get("published", []), rows, values)
     seeds = sorted({int(s) for s in frame["seed"]})
     note = (
         f"Mean ± std over seeds {seeds} ({len(frame)} runs); study `{name}`"
@@ -94,6 +95,26 @@ def _wide(summary: pl.DataFrame, rows: list[str], columns: list[str], values: li
         for combo, value in headers
     ]
     return {"csv": pl.DataFrame(csv_rows), "header": header_text, "rows": text_rows, "keys": len(rows)}
+
+
+def _add_published(wide: dict[str, Any], published: Sequence[Mapping[str, Any]], rows: list[str], values: list[str]):
+    """Published numbers (the study's `table.published`) as rows below the measured ones: the label in the first
+    key column, "—" where the paper gives no number; the CSV marks them in a `published` column."""
+    if not published:
+        return
+    frame = wide["csv"].with_columns(pl.lit(False).alias("published"))
+    extra = []
+    for entry in published:
+        key_cells = [entry["label"], *("—" for _ in rows[1:])]
+        wide["rows"].append(
+            key_cells + [_fmt_cell(v, entry["values"].get(v), None) if v in entry["values"] else "—" for v in values]
+        )
+        row: dict[str, Any] = {col: None for col in frame.columns}
+        row.update({KEY_LABELS.get(c, c): k for c, k in zip(rows, key_cells)}, published=True)
+        for value in values:
+            row[f"{VALUE_LABELS[value]} mean"] = entry["values"].get(value)
+        extra.append(row)
+    wide["csv"] = pl.concat([frame, pl.DataFrame(extra, schema=frame.schema)])
 
 
 def _fmt_key(value: Any, key: str = "", probes: Mapping[str, int | None] | None = None) -> str:

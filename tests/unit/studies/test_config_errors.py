@@ -54,6 +54,21 @@ CASES = {
         {"timing_only": True},
         r"methods\.frozen\.hparams: timing_only needs max_steps_per_epoch",
     ),
+    "published rows in a table with columns": (
+        ("studies", "a4r_table2", "table", "published"),
+        [{"label": "paper", "values": {"hr@10": 6.3}}],
+        r"studies\.a4r_table2\.table\.published: a table with columns",
+    ),
+    "published value the table does not show": (
+        ("studies", "a4r_table3_text", "table", "published"),
+        [{"label": "paper", "values": {"tpme": 0.2}}],
+        r"studies\.a4r_table3_text\.table\.published\[0\]: \['tpme'\]",
+    ),
+    "published value that is no value": (
+        ("studies", "a4r_table3_text", "table", "published"),
+        [{"label": "paper", "values": {"hr@20": 6.3}}],
+        r"hr@20",
+    ),
 }
 
 

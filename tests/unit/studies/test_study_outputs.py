@@ -115,6 +115,28 @@ def test_a_timing_probe_row_has_its_time_and_no_accuracy(runs, tmp_path):
     assert "fta\\_timed (timed: 4 steps, not trained) & --- & 120.00" in out["out_tex"].read_text()
 
 
+def test_published_numbers_are_rows_below_the_measured_ones(runs, tmp_path):
+    published = [{"label": "IISAN paper: FFT", "values": {"hr@10": 6.3, "ndcg@10": 4.58}}]
+    study = {
+        **STUDY,
+        "table": {
+            "rows": ["dataset", "method"],
+            "columns": [],
+            "values": ["hr@10", "ndcg@10", "trainable_parameters"],
+            "published": published,
+        },
+    }
+    out = {k: tmp_path / "t" / f"table.{k[4:]}" for k in ("out_csv", "out_md", "out_tex")}
+    csv = write_study_table(runs, study, name="s", method_kinds=KINDS, modalities=MODALITIES, **out)
+    assert csv["published"].to_list() == [False] * 4 + [True]
+    paper = csv.row(4, named=True)
+    assert paper["target"] == "IISAN paper: FFT" and paper["HR@10 mean"] == 6.3
+    assert paper["HR@10 std"] is None and paper["trainable parameters mean"] is None
+    md = out["out_md"].read_text().splitlines()
+    assert md[-3] == "| IISAN paper: FFT | — | 6.30 | 4.58 | — |"  # below the measured rows, before the note
+    assert "IISAN paper: FFT & --- & 6.30 & 4.58 & ---" in out["out_tex"].read_text()
+
+
 def test_scaling_views_become_fractions_and_nopt_is_zero(tmp_path):
     paths = [
         _metrics(tmp_path / "a" / "metrics.json", "adressa@0.25", "fta", 1, 4.0, start="mind@0.5"),
