@@ -23,8 +23,10 @@ if phase 2; then smk results/tables/fidelity_instruments_lr.md; fi  # the learni
 if phase 3; then smk $(runs 42 $(list fidelity)); fi                # the ablations and PEFT in SASRec, seed 42
 if phase 4; then smk results/tables/fidelity_instruments_budget.md; fi  # inside MiniLM under the CPU budget, seed 42
 if phase 5; then smk $(runs "43 44" $(list fidelity)); fi           # ... seeds 43, 44
-if phase 6; then                                                  # the tables and the figure
+if phase 6; then  # the tables, the figure, and every finished run with popularity in one table (fidelity_summary.md)
   smk results/tables/fidelity_instruments.md results/tables/fidelity_instruments_id.md \
-    results/figures/fidelity_instruments_figure.png results/tables/runs.md
+    results/tables/fidelity_instruments_lr.md results/tables/fidelity_instruments_budget.md \
+    results/figures/fidelity_instruments_figure.png
+  PYTHONPATH=src .venv/bin/python bench/fidelity_summary.py "$WORK" > "$WORK/results/tables/fidelity_summary.md"
 fi
 echo "done $(date)"

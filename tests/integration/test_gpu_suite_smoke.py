@@ -36,12 +36,14 @@ def test_gpu_study_overlay_is_a_valid_config_with_every_method_inside_minilm(tmp
         "ln_tuning_minilm",
         "bitfit_minilm",
         "iisan_text",
-        "iisan_text_cached",
+        "iisan_text_lr3e4",
         "frozen",
     }
     assert len(runs) == 12 * 2  # 12 methods x 2 seeds
     assert config["datasets"]["amazon_instruments"]["raw_dir"] == str(tmp_path.resolve())
     assert config["train"]["device"] == "cuda" and config["methods"]["lora_minilm"]["alpha_item"] == 1
+    for cached_or_not in ("iisan_text", "iisan_text_lr3e4"):  # the side-network rate chosen on validation
+        assert config["methods"][cached_or_not]["hparams"]["lr"]["adapters"] == 3.0e-4
 
 
 def test_step_targets_smoke_times_every_case_and_judges_nothing(tmp_path):
