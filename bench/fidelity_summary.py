@@ -32,11 +32,14 @@ def summary(workdir: Path) -> pl.DataFrame:
 
 
 def markdown(table: pl.DataFrame) -> str:
-    """The summary as a Markdown table: test HR@10 and NDCG@10 as mean ± std, the rest as means."""
+    """The summary as a Markdown table: test HR@10 and NDCG@10 as mean ± std, the rest as means; "—" where a run
+    has no accuracy (a timing probe)."""
 
     def pm(row: dict, value: str) -> str:
-        std = row[f"{value} std"]
-        return f"{row[f'{value} mean']:.2f}" + (f" ± {std:.2f}" if std is not None else "")
+        mean, std = row[f"{value} mean"], row[f"{value} std"]
+        if mean is None:  # a timing probe: timed, not trained, no accuracy
+            return "—"
+        return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "")
 
     lines = [
         "| stage | encoder | objective | method | seeds | test HR@10 | test NDCG@10 | valid NDCG@10 | trainable "

@@ -49,3 +49,18 @@ def test_summary_over_finished_seeds(tmp_path):
     assert table["test_hr@10 std"].to_list()[1] == 2**0.5  # sample std of 6 and 8
     text = module.markdown(table)
     assert "| 7.00 ± 1.41 | 3.50 ± 0.71 |" in text and "| 5.00 |" in text  # one seed: no std
+
+
+def test_a_timing_probe_has_its_time_and_no_accuracy(tmp_path):
+    spec = importlib.util.spec_from_file_location("fidelity_summary", SUMMARY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    _write(tmp_path, "frozen", 42, 5.0)
+    path = tmp_path / "results" / "runs" / "fta_timed" / "42" / "metrics.json"
+    path.parent.mkdir(parents=True)
+    metrics = RunMetrics.load(tmp_path / "results" / "runs" / "frozen" / "42" / "metrics.json").to_dict()
+    metrics["run"]["method"] = "fta_timed"
+    metrics.update(valid={}, test={}, seconds_per_epoch=1800.0, timed_steps=4, full_epoch_steps=79, curve=[])
+    RunMetrics.from_dict(metrics).save(path)
+    text = module.markdown(module.summary(tmp_path).sort("method"))
+    assert "| fta_timed | 42 | — | — | — | 10 | 1800.0 |" in text
