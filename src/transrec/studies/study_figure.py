@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
@@ -20,6 +22,8 @@ from transrec.studies.study_table import KEY_LABELS, study_settings
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LINESTYLES = ("-", "--", ":", "-.")
 HATCHES = ("", "//", "..", "xx", "\\\\", "oo", "++", "--")
+NOTE_CHARS_PER_INCH = 17  # x-small type: characters of the source note per inch of figure width
+NOTE_LINE_INCHES = 0.13  # ... and the height of one of its lines
 AXIS_LABELS = {
     "source_fraction": "share of source users pre-trained on (0 = NoPT)",
     "target_fraction": "share of target users used for adaptation",
@@ -60,11 +64,12 @@ def plot_study_figure(
             points = part.filter(pl.col(series) == label)
             if points.is_empty():
                 continue
-            style = {"marker": MARKERS[i % len(MARKERS)], "label": str(label)}
+            style = series_style(i, len(series_values)) | {"label": str(label)}
             if spec["kind"] == "bar":
-                _bars(axes, points, x, y, i, len(series_values), style, [str(v) for v in dict.fromkeys(part[x])])
+                bar_style = {"marker": style["marker"], "label": style["label"]}
+                _bars(axes, points, x, y, i, len(series_values), bar_style, [str(v) for v in dict.fromkeys(part[x])])
             else:
-                _line(axes, points, x, y, x_is_value, style | {"linestyle": LINESTYLES[i % len(LINESTYLES)]})
+                _line(axes, points, x, y, x_is_value, style)
         if panel is not None:
             axes.set_title(f"{KEY_LABELS.get(panels, panels)}: {panel}", fontsize="medium")
         axes.set_xlabel(AXIS_LABELS.get(x, VALUE_LABELS.get(x, KEY_LABELS.get(x, x))))
@@ -91,9 +96,20 @@ def plot_study_figure(
 
 
 def add_source_note(figure: Figure, note: str) -> None:
-    """The study's settings in small grey type in a strip of their own below the panels (never over an axis label)."""
-    figure.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
-    figure.text(0.99, 0.01, note, ha="right", va="bottom", fontsize="x-small", color="0.4")
+    """The study's settings in small grey type in a strip of their own below the panels (never over an axis label),
+    wrapped to the figure's width and as tall as its lines."""
+    width, height = figure.get_size_inches()
+    lines = textwrap.wrap(note, width=max(int(width * NOTE_CHARS_PER_INCH), 20))
+    strip = min((0.06 + NOTE_LINE_INCHES * len(lines)) / height, 0.4)
+    figure.get_layout_engine().set(rect=(0, strip, 1, 1 - strip))
+    figure.text(0.01, 0.01, "\n".join(lines), ha="left", va="bottom", fontsize="x-small", color="0.4")
+
+
+def series_style(i: int, n: int) -> dict[str, Any]:
+    """Series i of n: a colour, a marker and a line style of its own; the first in black."""
+    palette = colormaps["tab10" if n <= 11 else "tab20"].colors
+    colour = "black" if i == 0 else palette[(i - 1) % len(palette)]
+    return {"color": colour, "marker": MARKERS[i % len(MARKERS)], "linestyle": LINESTYLES[i % len(LINESTYLES)]}
 
 
 def _line(axes: Any, points: pl.DataFrame, x: str, y: str, x_is_value: bool, style: dict[str, Any]) -> None:
@@ -103,7 +119,7 @@ def _line(axes: Any, points: pl.DataFrame, x: str, y: str, x_is_value: bool, sty
     xs = [float(xs[i]) for i in order]
     mean = [float(points[f"{y} mean"][i]) for i in order]
     std = [_zero_if_missing(points[f"{y} std"][i]) for i in order]
-    (line,) = axes.plot(xs, mean, color="black" if style["marker"] == "o" else None, linewidth=1.3, **style)
+    (line,) = axes.plot(xs, mean, linewidth=1.3, **style)
     axes.fill_between(
         xs,
         [m - s for m, s in zip(mean, std)],

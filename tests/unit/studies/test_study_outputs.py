@@ -4,10 +4,11 @@ import json
 
 import polars as pl
 import pytest
+from matplotlib.figure import Figure
 
 from transrec.studies import grid
 from transrec.studies.aggregate import study_frame, summarise
-from transrec.studies.study_figure import plot_study_figure
+from transrec.studies.study_figure import NOTE_CHARS_PER_INCH, add_source_note, plot_study_figure, series_style
 from transrec.studies.study_table import write_study_table
 
 KINDS = {"fta": "fta", "houlsby": "houlsby", "houlsby_r8": "houlsby"}
@@ -170,6 +171,20 @@ def test_study_figure_png_and_pdf(runs, tmp_path, figure):
         runs, study, name="fig", method_kinds=KINDS, modalities=MODALITIES, out_png=out_png, out_pdf=out_pdf
     )
     assert out_png.read_bytes()[:4] == b"\x89PNG" and out_pdf.read_bytes()[:4] == b"%PDF"
+
+
+def test_every_series_of_twelve_has_its_own_colour_and_marker():
+    styles = [series_style(i, 12) for i in range(12)]
+    assert len({(str(s["color"]), s["marker"]) for s in styles}) == 12
+    assert len({str(s["color"]) for s in styles}) == 12 and styles[0]["color"] == "black"
+
+
+def test_a_long_source_note_wraps_inside_the_figure():
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    add_source_note(figure, "methods " + ", ".join(f"method_{i}" for i in range(40)))
+    (text,) = figure.texts
+    lines = text.get_text().splitlines()
+    assert len(lines) > 1 and max(map(len, lines)) <= 6 * NOTE_CHARS_PER_INCH
 
 
 def test_study_expansion_shares_runs_and_adds_pretraining(repo_root):
